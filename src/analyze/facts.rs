@@ -1,0 +1,107 @@
+//! What one pickle stream would do, reduced to what the rules need: every call and global that
+//! is not plainly allowlisted is kept; allowlisted ones are counted and dropped, so memory stays
+//! flat on multi-million-opcode benign files.
+
+use crate::formats::pickle::semantics::{self, Resolved};
+use crate::formats::pickle::{Call, CallKind, ComputedGlobal, Global, Observer, Target, Value};
+use crate::kb::{Class, Kb};
+use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
+
+pub struct KeptCall<'a, 'k> {
+    pub call: Rc<Call<'a>>,
+    /// Effective target, including the method a non-container APPEND/SETITEM reaches.
+    pub target: Option<Target>,
+    pub class: Class<'k>,
+    /// For trampoline calls: the function that makes the call.
+    pub trampoline_of: Option<Target>,
+}
+
+pub struct Build<'a> {
+    pub offset: usize,
+    pub target: Value<'a>,
+    pub state: Value<'a>,
+}
+
+pub struct Facts<'a, 'k> {
+    pub kb: &'k Kb,
+    pub calls: Vec<KeptCall<'a, 'k>>,
+    pub globals: Vec<(Rc<Global>, Class<'k>)>,
+    pub computed_globals: Vec<Rc<ComputedGlobal<'a>>>,
+    /// BUILD applied to a module, class or function (not to an instance).
+    pub global_builds: Vec<Build<'a>>,
+    /// Paths of every callable actually invoked (allowlisted or not).
+    pub invoked_paths: HashSet<String>,
+    /// Allowlisted globals seen, per framework id (for context in explanations).
+    pub frameworks_seen: BTreeMap<String, u32>,
+    last_target: Option<Target>,
+}
+
+impl<'a, 'k> Facts<'a, 'k> {
+    pub fn new(kb: &'k Kb) -> Self {
+        Facts {
+            kb,
+            calls: Vec::new(),
+            globals: Vec::new(),
+            computed_globals: Vec::new(),
+            global_builds: Vec::new(),
+            invoked_paths: HashSet::new(),
+            frameworks_seen: BTreeMap::new(),
+            last_target: None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty() && self.globals.is_empty() && self.computed_globals.is_empty() && self.global_builds.is_empty()
+    }
+}
+
+/// Cap on kept records per stream; a hostile stream cannot make the analysis grow without bound.
+const MAX_KEPT: usize = 10_000;
+
+impl<'a> Observer<'a> for Facts<'a, '_> {
+    fn on_global(&mut self, global: &Rc<Global>) {
+        let class = self.kb.classify(&global.module, &global.name);
+        match class {
+            Class::Allowed { framework, .. } => *self.frameworks_seen.entry(framework.id.clone()).or_default() += 1,
+            _ if self.globals.len() < MAX_KEPT => self.globals.push((global.clone(), class)),
+            _ => {}
+        }
+    }
+
+    fn on_computed_global(&mut self, global: &Rc<ComputedGlobal<'a>>) {
+        if self.computed_globals.len() < MAX_KEPT {
+            self.computed_globals.push(global.clone());
+        }
+    }
+
+    fn on_call(&mut self, call: &Rc<Call<'a>>) {
+        let target = match (&call.target, call.kind) {
+            (Some(t), _) => Some(t.clone()),
+            (None, CallKind::Method(method)) => match semantics::resolve(&call.callee) {
+                Some(Resolved::Module(m)) => Some(Target::new(&m, method)),
+                Some(Resolved::Callable(t)) => Some(t.attr(method)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let trampoline_of = if call.kind == CallKind::Trampoline { self.last_target.clone() } else { None };
+        self.last_target = target.clone();
+        let Some(target) = target else {
+            return;
+        };
+        self.invoked_paths.insert(target.path());
+        let class = self.kb.classify(&target.module, &target.name);
+        let plain = matches!(class, Class::Allowed { .. }) && trampoline_of.is_none();
+        if !plain && self.calls.len() < MAX_KEPT {
+            self.calls.push(KeptCall { call: call.clone(), target: Some(target), class, trampoline_of });
+        }
+    }
+
+    fn on_build(&mut self, offset: usize, target: &Value<'a>, state: &Value<'a>) {
+        let on_global = matches!(semantics::resolve(target), Some(Resolved::Callable(_) | Resolved::Module(_)));
+        if on_global && self.global_builds.len() < MAX_KEPT {
+            self.global_builds.push(Build { offset, target: target.clone(), state: state.clone() });
+        }
+    }
+}

@@ -1,0 +1,791 @@
+//! The symbolic pickle machine: CPython's unpickler loop with every object replaced by a
+//! symbolic [`Value`], reporting each import and call a load would make to an [`Observer`].
+
+use super::opcodes::{Opcode, HIGHEST_PROTOCOL};
+use super::reader::{long_to_decimal, Arg, Divergence, Op, ReadError, Reader};
+use super::semantics::{self, Budget};
+use super::text::{Blob, Text};
+use super::value::{Call, CallKind, ComputedGlobal, Global, GlobalOrigin, Pairs, Seq, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::rc::Rc;
+
+/// Wider LONG1/LONG4 integers are kept as a size note: decimal conversion is quadratic.
+const MAX_DECIMAL_LONG_BYTES: usize = 64;
+
+/// Resource limits for one stream. Defaults never bite on real models; hitting one is reported.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_opcodes: u64,
+    pub max_stack: usize,
+    pub max_marks: usize,
+    pub max_memo: usize,
+    /// Items kept per container; later items are counted, not kept.
+    pub max_container_items: usize,
+    /// Bytes the machine may allocate for decoded and computed values.
+    pub max_tracked_bytes: usize,
+    /// Largest single decoded or decompressed value (nested payloads).
+    pub max_decoded_value: usize,
+    /// Logical size (memo/DUP sharing counted each time) above which a stream is an expansion bomb.
+    pub max_logical_size: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_opcodes: 200_000_000,
+            max_stack: 1_000_000,
+            max_marks: 100_000,
+            max_memo: 10_000_000,
+            max_container_items: 1_024,
+            max_tracked_bytes: 64 << 20,
+            max_decoded_value: 32 << 20,
+            max_logical_size: 100_000_000,
+        }
+    }
+}
+
+/// Receives what a load would do, in stream order.
+pub trait Observer<'a> {
+    fn on_op(&mut self, _op: &Op<'a>) {}
+    fn on_global(&mut self, _global: &Rc<Global>) {}
+    fn on_computed_global(&mut self, _global: &Rc<ComputedGlobal<'a>>) {}
+    fn on_call(&mut self, _call: &Rc<Call<'a>>) {}
+    /// BUILD: `target.__setstate__(state)` or attribute updates.
+    fn on_build(&mut self, _offset: usize, _target: &Value<'a>, _state: &Value<'a>) {}
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MachineErrorKind {
+    Read(super::reader::ReadErrorKind),
+    StackUnderflow,
+    MissingMark,
+    MemoMissing(u64),
+    OddItemCount,
+    StackGlobalNotStr,
+    UnsupportedProtocol(u8),
+    Limit(LimitKind),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LimitKind {
+    Opcodes,
+    Stack,
+    Marks,
+    Memo,
+    LogicalSize,
+}
+
+impl LimitKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            LimitKind::Opcodes => "opcode count",
+            LimitKind::Stack => "stack depth",
+            LimitKind::Marks => "MARK nesting depth",
+            LimitKind::Memo => "memo entries",
+            LimitKind::LogicalSize => "logical object size (memo/DUP expansion)",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineError {
+    pub offset: usize,
+    pub opcode: Option<Opcode>,
+    pub kind: MachineErrorKind,
+}
+
+impl fmt::Display for MachineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = match self.opcode {
+            Some(op) => format!("{} at byte {}", op.name(), self.offset),
+            None => format!("byte {}", self.offset),
+        };
+        match &self.kind {
+            MachineErrorKind::Read(kind) => write!(f, "{kind} (at byte {})", self.offset),
+            MachineErrorKind::StackUnderflow => write!(f, "stack underflow ({at})"),
+            MachineErrorKind::MissingMark => write!(f, "no MARK to pop to ({at})"),
+            MachineErrorKind::MemoMissing(i) => write!(f, "memo has no entry {i} ({at})"),
+            MachineErrorKind::OddItemCount => write!(f, "odd number of items for a dict ({at})"),
+            MachineErrorKind::StackGlobalNotStr => {
+                write!(f, "STACK_GLOBAL operands are not strings ({at})")
+            }
+            MachineErrorKind::UnsupportedProtocol(p) => {
+                write!(f, "unsupported pickle protocol {p} ({at})")
+            }
+            MachineErrorKind::Limit(l) => write!(f, "{} limit reached ({at})", l.describe()),
+        }
+    }
+}
+
+/// What happened to one pickle stream.
+#[derive(Debug, Clone)]
+pub struct StreamReport {
+    pub start: usize,
+    /// Offset just past STOP, or where the error was found.
+    pub end: usize,
+    /// Offset of the STOP opcode, when the stream completed.
+    pub stop: Option<usize>,
+    pub error: Option<MachineError>,
+    pub opcodes: u64,
+    /// PROTO opcodes seen: (offset, protocol).
+    pub protocols: Vec<(usize, u8)>,
+    pub divergences: Vec<Divergence>,
+    pub max_stack: usize,
+    pub max_marks: usize,
+    pub memo_entries: usize,
+    pub calls: u32,
+    pub globals: u32,
+    /// Computed values refused for lack of budget (decoded payloads that were too large).
+    pub budget_exhausted: bool,
+    /// The largest logical size of any value built (shared containers counted each time).
+    pub max_logical_size: u64,
+    /// The deepest nesting of containers and calls built.
+    pub max_depth: u32,
+}
+
+impl StreamReport {
+    pub fn completed(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// Runs one pickle stream starting at `start` until STOP or an error.
+pub fn run_stream<'a>(
+    data: &'a [u8],
+    start: usize,
+    limits: &Limits,
+    observer: &mut dyn Observer<'a>,
+) -> StreamReport {
+    let mut machine = Machine {
+        reader: Reader::new(data, start),
+        limits,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: Memo::default(),
+        proto: 0,
+        extensions: HashMap::new(),
+        next_call_id: 0,
+        budget: Budget {
+            bytes_left: limits.max_tracked_bytes,
+            max_value: limits.max_decoded_value,
+            exhausted: false,
+        },
+        observer,
+        report: StreamReport {
+            start,
+            end: start,
+            stop: None,
+            error: None,
+            opcodes: 0,
+            protocols: Vec::new(),
+            divergences: Vec::new(),
+            max_stack: 0,
+            max_marks: 0,
+            memo_entries: 0,
+            calls: 0,
+            globals: 0,
+            budget_exhausted: false,
+            max_logical_size: 0,
+            max_depth: 0,
+        },
+    };
+    machine.run();
+    let Machine { reader, mut report, memo, budget, .. } = machine;
+    report.divergences = reader.divergences().to_vec();
+    report.memo_entries = memo.len();
+    report.budget_exhausted = budget.exhausted;
+    report
+}
+
+#[derive(Default)]
+struct Memo<'a> {
+    dense: Vec<Option<Value<'a>>>,
+    sparse: HashMap<u64, Value<'a>>,
+    len: usize,
+}
+
+const DENSE_MEMO: u64 = 1 << 20;
+
+impl<'a> Memo<'a> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, idx: u64) -> Option<&Value<'a>> {
+        if idx < DENSE_MEMO {
+            self.dense.get(idx as usize).and_then(Option::as_ref)
+        } else {
+            self.sparse.get(&idx)
+        }
+    }
+
+    fn put(&mut self, idx: u64, value: Value<'a>) {
+        let fresh = if idx < DENSE_MEMO {
+            let i = idx as usize;
+            if i >= self.dense.len() {
+                self.dense.resize(i + 1, None);
+            }
+            self.dense[i].replace(value).is_none()
+        } else {
+            self.sparse.insert(idx, value).is_none()
+        };
+        if fresh {
+            self.len += 1;
+        }
+    }
+}
+
+struct Machine<'a, 'l, 'o> {
+    reader: Reader<'a>,
+    limits: &'l Limits,
+    stack: Vec<Value<'a>>,
+    marks: Vec<usize>,
+    memo: Memo<'a>,
+    proto: u8,
+    extensions: HashMap<u64, (Rc<str>, Rc<str>)>,
+    next_call_id: u32,
+    budget: Budget,
+    observer: &'o mut dyn Observer<'a>,
+    report: StreamReport,
+}
+
+type Step<T> = Result<T, MachineErrorKind>;
+
+impl<'a> Machine<'a, '_, '_> {
+    fn run(&mut self) {
+        loop {
+            let op = match self.reader.next_op() {
+                Ok(op) => op,
+                Err(ReadError { offset, kind }) => {
+                    self.fail(offset, None, MachineErrorKind::Read(kind));
+                    return;
+                }
+            };
+            self.report.opcodes += 1;
+            self.observer.on_op(&op);
+            if self.report.opcodes > self.limits.max_opcodes {
+                self.fail(op.offset, Some(op.opcode), MachineErrorKind::Limit(LimitKind::Opcodes));
+                return;
+            }
+            let offset = op.offset;
+            let opcode = op.opcode;
+            match self.step(op) {
+                Ok(true) => {
+                    self.report.stop = Some(offset);
+                    self.report.end = self.reader.position();
+                    return;
+                }
+                Ok(false) => {}
+                Err(kind) => {
+                    self.fail(offset, Some(opcode), kind);
+                    return;
+                }
+            }
+            self.report.max_stack = self.report.max_stack.max(self.stack.len());
+            if self.stack.len() > self.limits.max_stack {
+                self.fail(offset, Some(opcode), MachineErrorKind::Limit(LimitKind::Stack));
+                return;
+            }
+        }
+    }
+
+    fn fail(&mut self, offset: usize, opcode: Option<Opcode>, kind: MachineErrorKind) {
+        self.report.error = Some(MachineError { offset, opcode, kind });
+        self.report.end = offset;
+    }
+
+    fn fence(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    fn push(&mut self, value: Value<'a>) {
+        self.stack.push(value);
+    }
+
+    fn pop(&mut self) -> Step<Value<'a>> {
+        if self.stack.len() <= self.fence() {
+            return Err(MachineErrorKind::StackUnderflow);
+        }
+        Ok(self.stack.pop().expect("checked above the fence"))
+    }
+
+    fn top(&self) -> Step<&Value<'a>> {
+        if self.stack.len() <= self.fence() {
+            return Err(MachineErrorKind::StackUnderflow);
+        }
+        Ok(self.stack.last().expect("checked above the fence"))
+    }
+
+    fn pop_mark(&mut self) -> Step<Vec<Value<'a>>> {
+        let mark = self.marks.pop().ok_or(MachineErrorKind::MissingMark)?;
+        Ok(self.stack.split_off(mark.min(self.stack.len())))
+    }
+
+    fn seq(&mut self, items: Vec<Value<'a>>) -> Step<Seq<'a>> {
+        let mut seq = Seq::empty();
+        self.extend_seq(&mut seq, items)?;
+        Ok(seq)
+    }
+
+    fn extend_seq(&mut self, seq: &mut Seq<'a>, items: Vec<Value<'a>>) -> Step<()> {
+        for item in items {
+            seq.weight = seq.weight.saturating_add(item.weight());
+            seq.depth = seq.depth.max(item.depth().saturating_add(1));
+            if seq.items.len() < self.limits.max_container_items {
+                seq.items.push(item);
+            } else {
+                seq.omitted += 1;
+            }
+        }
+        self.check_weight(seq.weight, seq.depth)
+    }
+
+    fn extend_pairs(&mut self, pairs: &mut Pairs<'a>, items: Vec<Value<'a>>) -> Step<()> {
+        if items.len() % 2 != 0 {
+            return Err(MachineErrorKind::OddItemCount);
+        }
+        let mut it = items.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            pairs.weight = pairs.weight.saturating_add(k.weight()).saturating_add(v.weight());
+            pairs.depth = pairs.depth.max(k.depth().max(v.depth()).saturating_add(1));
+            // Duplicate keys are kept in order; lookups take the last one, as a dict would.
+            if pairs.items.len() < self.limits.max_container_items {
+                pairs.items.push((k, v));
+            } else {
+                pairs.omitted += 1;
+            }
+        }
+        self.check_weight(pairs.weight, pairs.depth)
+    }
+
+    fn check_weight(&mut self, weight: u64, depth: u32) -> Step<()> {
+        self.report.max_logical_size = self.report.max_logical_size.max(weight);
+        self.report.max_depth = self.report.max_depth.max(depth);
+        if weight > self.limits.max_logical_size {
+            return Err(MachineErrorKind::Limit(LimitKind::LogicalSize));
+        }
+        Ok(())
+    }
+
+    fn tuple(&mut self, items: Vec<Value<'a>>) -> Step<Value<'a>> {
+        Ok(Value::Tuple(Rc::new(self.seq(items)?)))
+    }
+
+    /// Returns Ok(true) at STOP.
+    fn step(&mut self, op: Op<'a>) -> Step<bool> {
+        let offset = op.offset;
+        match op.opcode {
+            Opcode::STOP => {
+                self.pop()?;
+                return Ok(true);
+            }
+            Opcode::MARK => {
+                if self.marks.len() >= self.limits.max_marks {
+                    return Err(MachineErrorKind::Limit(LimitKind::Marks));
+                }
+                self.marks.push(self.stack.len());
+                self.report.max_marks = self.report.max_marks.max(self.marks.len());
+            }
+            Opcode::POP => {
+                // C's load_pop pops the mark itself when nothing sits above it.
+                if self.stack.len() > self.fence() {
+                    let value = self.stack.pop().expect("above the fence");
+                    mark_discarded(&value);
+                } else if self.marks.pop().is_none() {
+                    return Err(MachineErrorKind::StackUnderflow);
+                }
+            }
+            Opcode::POP_MARK => {
+                for value in self.pop_mark()? {
+                    mark_discarded(&value);
+                }
+            }
+            Opcode::DUP => {
+                let top = self.top()?.clone();
+                self.push(top);
+            }
+            Opcode::PROTO => {
+                let Arg::Proto(p) = op.arg else { unreachable!("PROTO carries a protocol") };
+                self.report.protocols.push((offset, p));
+                if p > HIGHEST_PROTOCOL {
+                    return Err(MachineErrorKind::UnsupportedProtocol(p));
+                }
+                self.proto = p;
+            }
+            Opcode::FRAME => {}
+            Opcode::NONE => self.push(Value::None),
+            Opcode::NEWTRUE => self.push(Value::Bool(true)),
+            Opcode::NEWFALSE => self.push(Value::Bool(false)),
+            Opcode::INT
+            | Opcode::BININT
+            | Opcode::BININT1
+            | Opcode::BININT2
+            | Opcode::LONG
+            | Opcode::LONG1
+            | Opcode::LONG4
+            | Opcode::FLOAT
+            | Opcode::BINFLOAT => {
+                let value = match op.arg {
+                    Arg::Int(i) => Value::Int(i),
+                    Arg::BigInt(s) => Value::BigInt(s),
+                    Arg::LongBytes(b) if b.len() <= MAX_DECIMAL_LONG_BYTES => Value::BigInt(long_to_decimal(&b).into()),
+                    Arg::LongBytes(b) => Value::BigInt(format!("<{}-byte int>", b.len()).into()),
+                    Arg::Bool(b) => Value::Bool(b),
+                    Arg::Float(f) => Value::Float(f),
+                    _ => unreachable!("numeric opcodes carry numbers"),
+                };
+                self.push(value);
+            }
+            Opcode::STRING | Opcode::BINSTRING | Opcode::SHORT_BINSTRING => {
+                let Arg::Str8(bytes) = op.arg else { unreachable!("STRING family carries bytes") };
+                // Python 3 decodes Python 2 strings; names must be text to be imported.
+                let value = match &bytes {
+                    Blob::Borrowed(b) => match std::str::from_utf8(b) {
+                        Ok(s) => Value::Str(Text::Borrowed(s)),
+                        Err(_) => Value::Bytes(bytes.clone()),
+                    },
+                    Blob::Owned(b) => match std::str::from_utf8(b) {
+                        Ok(s) => Value::Str(Text::owned(s)),
+                        Err(_) => Value::Bytes(bytes.clone()),
+                    },
+                };
+                self.push(value);
+            }
+            Opcode::UNICODE | Opcode::BINUNICODE | Opcode::SHORT_BINUNICODE | Opcode::BINUNICODE8 => {
+                let Arg::Text(t) = op.arg else { unreachable!("unicode opcodes carry text") };
+                self.push(Value::Str(t));
+            }
+            Opcode::BINBYTES | Opcode::SHORT_BINBYTES | Opcode::BINBYTES8 => {
+                let Arg::Bytes(b) = op.arg else { unreachable!("bytes opcodes carry bytes") };
+                self.push(Value::Bytes(b));
+            }
+            Opcode::BYTEARRAY8 => {
+                let Arg::Bytes(b) = op.arg else { unreachable!("BYTEARRAY8 carries bytes") };
+                self.push(Value::ByteArray(b));
+            }
+            Opcode::NEXT_BUFFER => self.push(Value::Opaque("out-of-band buffer")),
+            Opcode::READONLY_BUFFER => {
+                self.top()?;
+            }
+            Opcode::EMPTY_TUPLE => {
+                let t = self.tuple(Vec::new())?;
+                self.push(t);
+            }
+            Opcode::TUPLE1 | Opcode::TUPLE2 | Opcode::TUPLE3 => {
+                let n = match op.opcode {
+                    Opcode::TUPLE1 => 1,
+                    Opcode::TUPLE2 => 2,
+                    _ => 3,
+                };
+                if self.stack.len() < self.fence() + n {
+                    return Err(MachineErrorKind::StackUnderflow);
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                let t = self.tuple(items)?;
+                self.push(t);
+            }
+            Opcode::TUPLE => {
+                let items = self.pop_mark()?;
+                let t = self.tuple(items)?;
+                self.push(t);
+            }
+            Opcode::EMPTY_LIST => self.push(Value::List(Rc::new(RefCell::new(Seq::empty())))),
+            Opcode::LIST => {
+                let items = self.pop_mark()?;
+                let seq = self.seq(items)?;
+                self.push(Value::List(Rc::new(RefCell::new(seq))));
+            }
+            Opcode::EMPTY_DICT => self.push(Value::Dict(Rc::new(RefCell::new(Pairs::empty())))),
+            Opcode::DICT => {
+                let items = self.pop_mark()?;
+                let mut pairs = Pairs::empty();
+                self.extend_pairs(&mut pairs, items)?;
+                self.push(Value::Dict(Rc::new(RefCell::new(pairs))));
+            }
+            Opcode::EMPTY_SET => self.push(Value::Set(Rc::new(RefCell::new(Seq::empty())))),
+            Opcode::FROZENSET => {
+                let items = self.pop_mark()?;
+                let seq = self.seq(items)?;
+                self.push(Value::FrozenSet(Rc::new(seq)));
+            }
+            Opcode::APPEND => {
+                let item = self.pop()?;
+                self.add_items(offset, op.opcode, vec![item], "append")?;
+            }
+            Opcode::APPENDS => {
+                let items = self.pop_mark()?;
+                self.add_items(offset, op.opcode, items, "extend")?;
+            }
+            Opcode::ADDITEMS => {
+                let items = self.pop_mark()?;
+                self.add_items(offset, op.opcode, items, "add")?;
+            }
+            Opcode::SETITEM => {
+                let value = self.pop()?;
+                let key = self.pop()?;
+                self.set_items(offset, op.opcode, vec![key, value])?;
+            }
+            Opcode::SETITEMS => {
+                let items = self.pop_mark()?;
+                self.set_items(offset, op.opcode, items)?;
+            }
+            Opcode::GET | Opcode::BINGET | Opcode::LONG_BINGET => {
+                let Arg::Index(i) = op.arg else { unreachable!("GET family carries an index") };
+                let value = self.memo.get(i).cloned().ok_or(MachineErrorKind::MemoMissing(i))?;
+                self.push(value);
+            }
+            Opcode::PUT | Opcode::BINPUT | Opcode::LONG_BINPUT => {
+                let Arg::Index(i) = op.arg else { unreachable!("PUT family carries an index") };
+                let value = self.top()?.clone();
+                self.memo_put(i, value)?;
+            }
+            Opcode::MEMOIZE => {
+                let value = self.top()?.clone();
+                self.memo_put(self.memo.len() as u64, value)?;
+            }
+            Opcode::GLOBAL => {
+                let Arg::Global { module, name } = op.arg else { unreachable!("GLOBAL carries names") };
+                let global = self.make_global(offset, op.opcode, &module, &name, GlobalOrigin::Literal);
+                self.push(global);
+            }
+            Opcode::STACK_GLOBAL => {
+                let name = semantics::settle(&self.pop()?);
+                let module = semantics::settle(&self.pop()?);
+                let value = match (&module, &name) {
+                    (Value::Str(m), Value::Str(n)) => {
+                        let computed = m.is_computed() || n.is_computed();
+                        let (m, n) = (m.to_string(), n.to_string());
+                        self.make_global(offset, op.opcode, &m, &n, GlobalOrigin::Stack { computed })
+                    }
+                    (Value::Str(_) | Value::Call(_) | Value::Opaque(_), Value::Str(_) | Value::Call(_) | Value::Opaque(_)) => {
+                        let computed = Rc::new(ComputedGlobal { module, name, offset });
+                        self.observer.on_computed_global(&computed);
+                        self.report.globals += 1;
+                        Value::ComputedGlobal(computed)
+                    }
+                    _ => return Err(MachineErrorKind::StackGlobalNotStr),
+                };
+                self.push(value);
+            }
+            Opcode::INST => {
+                let Arg::Global { module, name } = op.arg else { unreachable!("INST carries names") };
+                let items = self.pop_mark()?;
+                let class = self.make_global(offset, op.opcode, &module, &name, GlobalOrigin::Literal);
+                let args = self.tuple(items)?;
+                let result = self.call(offset, op.opcode, CallKind::Inst, class, args, None);
+                self.push(result);
+            }
+            Opcode::OBJ => {
+                let mut items = self.pop_mark()?;
+                if items.is_empty() {
+                    return Err(MachineErrorKind::StackUnderflow);
+                }
+                let class = items.remove(0);
+                let args = self.tuple(items)?;
+                let result = self.call(offset, op.opcode, CallKind::Obj, class, args, None);
+                self.push(result);
+            }
+            Opcode::NEWOBJ => {
+                let args = self.pop()?;
+                let class = self.pop()?;
+                let result = self.call(offset, op.opcode, CallKind::NewObj, class, args, None);
+                self.push(result);
+            }
+            Opcode::NEWOBJ_EX => {
+                let kwargs = self.pop()?;
+                let args = self.pop()?;
+                let class = self.pop()?;
+                let result = self.call(offset, op.opcode, CallKind::NewObjEx, class, args, Some(kwargs));
+                self.push(result);
+            }
+            Opcode::REDUCE => {
+                let args = self.pop()?;
+                let callable = self.pop()?;
+                let result = self.call(offset, op.opcode, CallKind::Reduce, callable, args, None);
+                self.push(result);
+            }
+            Opcode::BUILD => {
+                let state = self.pop()?;
+                let target = self.top()?.clone();
+                self.observer.on_build(offset, &target, &state);
+                if let Value::Call(call) = &target {
+                    let mut states = call.state.borrow_mut();
+                    if states.len() < 8 {
+                        states.push(state);
+                    }
+                }
+            }
+            Opcode::PERSID => {
+                let Arg::Text(pid) = op.arg else { unreachable!("PERSID carries text") };
+                let args = self.tuple(vec![Value::Str(pid)])?;
+                let result = self.call(offset, op.opcode, CallKind::PersistentLoad, Value::Opaque("persistent_load"), args, None);
+                self.push(result);
+            }
+            Opcode::BINPERSID => {
+                let pid = self.pop()?;
+                let args = self.tuple(vec![pid])?;
+                let result = self.call(offset, op.opcode, CallKind::PersistentLoad, Value::Opaque("persistent_load"), args, None);
+                self.push(result);
+            }
+            Opcode::EXT1 | Opcode::EXT2 | Opcode::EXT4 => {
+                let Arg::Index(code) = op.arg else { unreachable!("EXT carries a code") };
+                let value = match self.extensions.get(&code).cloned() {
+                    Some((module, name)) => {
+                        self.make_global(offset, op.opcode, &module, &name, GlobalOrigin::Extension(code))
+                    }
+                    None => {
+                        let computed = Rc::new(ComputedGlobal {
+                            module: Value::Opaque("copyreg extension registry"),
+                            name: Value::Int(code as i64),
+                            offset,
+                        });
+                        self.observer.on_computed_global(&computed);
+                        self.report.globals += 1;
+                        Value::ComputedGlobal(computed)
+                    }
+                };
+                self.push(value);
+            }
+        }
+        Ok(false)
+    }
+
+    fn memo_put(&mut self, idx: u64, value: Value<'a>) -> Step<()> {
+        if self.memo.len() >= self.limits.max_memo && self.memo.get(idx).is_none() {
+            return Err(MachineErrorKind::Limit(LimitKind::Memo));
+        }
+        self.memo.put(idx, value);
+        Ok(())
+    }
+
+    fn add_items(&mut self, offset: usize, opcode: Opcode, items: Vec<Value<'a>>, method: &'static str) -> Step<()> {
+        let target = self.top()?.clone();
+        match &target {
+            Value::List(seq) if method != "add" => {
+                let mut seq = seq.borrow_mut();
+                self.extend_seq(&mut seq, items)?;
+            }
+            Value::Set(seq) if method == "add" => {
+                let mut seq = seq.borrow_mut();
+                self.extend_seq(&mut seq, items)?;
+            }
+            _ => {
+                // Not a plain container: the unpickler calls the object's own method.
+                let args = self.tuple(items)?;
+                let result = self.call(offset, opcode, CallKind::Method(method), target, args, None);
+                mark_discarded(&result);
+            }
+        }
+        Ok(())
+    }
+
+    fn set_items(&mut self, offset: usize, opcode: Opcode, items: Vec<Value<'a>>) -> Step<()> {
+        let target = self.top()?.clone();
+        match &target {
+            Value::Dict(pairs) => {
+                let mut pairs = pairs.borrow_mut();
+                self.extend_pairs(&mut pairs, items)?;
+            }
+            _ => {
+                if items.len() % 2 != 0 {
+                    return Err(MachineErrorKind::OddItemCount);
+                }
+                let args = self.tuple(items)?;
+                let result = self.call(offset, opcode, CallKind::Method("__setitem__"), target, args, None);
+                mark_discarded(&result);
+            }
+        }
+        Ok(())
+    }
+
+    fn make_global(&mut self, offset: usize, opcode: Opcode, module: &str, name: &str, origin: GlobalOrigin) -> Value<'a> {
+        let (module_rc, name_rc, renamed_from) = match (self.proto < 3).then(|| semantics::compat_rename(module, name)).flatten() {
+            Some((m, n)) => (Rc::<str>::from(m), Rc::<str>::from(n.as_str()), Some((Rc::from(module), Rc::from(name)))),
+            None => (Rc::from(module), Rc::from(name), None),
+        };
+        let global = Rc::new(Global { module: module_rc, name: name_rc, offset, opcode, origin, renamed_from });
+        self.observer.on_global(&global);
+        self.report.globals += 1;
+        Value::Global(global)
+    }
+
+    fn call(
+        &mut self,
+        offset: usize,
+        opcode: Opcode,
+        kind: CallKind,
+        callee: Value<'a>,
+        args: Value<'a>,
+        kwargs: Option<Value<'a>>,
+    ) -> Value<'a> {
+        self.call_at_depth(offset, opcode, kind, callee, args, kwargs, 0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn call_at_depth(
+        &mut self,
+        offset: usize,
+        opcode: Opcode,
+        kind: CallKind,
+        callee: Value<'a>,
+        args: Value<'a>,
+        kwargs: Option<Value<'a>>,
+        depth: usize,
+    ) -> Value<'a> {
+        let evaluation = match kind {
+            CallKind::PersistentLoad | CallKind::SetState | CallKind::Method(_) => semantics::Evaluation::default(),
+            _ => semantics::evaluate(offset, &callee, &args, kwargs.as_ref(), &mut self.budget),
+        };
+        let id = self.next_call_id;
+        self.next_call_id = self.next_call_id.wrapping_add(1);
+        self.report.calls += 1;
+        if let Some(target) = &evaluation.target {
+            if semantics::canonical_module(&target.module) == "copyreg" && &*target.name == "add_extension" {
+                self.register_extension(&args);
+            }
+        }
+        let nesting = callee.depth().max(args.depth()).max(kwargs.as_ref().map_or(0, Value::depth)).saturating_add(1);
+        self.report.max_depth = self.report.max_depth.max(nesting);
+        let call = Rc::new(Call {
+            depth: nesting,
+            id,
+            offset,
+            opcode,
+            kind,
+            callee,
+            args,
+            kwargs,
+            target: evaluation.target,
+            effective_args: evaluation.effective_args,
+            folded: evaluation.folded,
+            state: RefCell::new(Vec::new()),
+            discarded: Cell::new(false),
+        });
+        self.observer.on_call(&call);
+        if let Some((inner_callee, inner_args)) = evaluation.trampoline {
+            if depth < 4 {
+                self.call_at_depth(offset, opcode, CallKind::Trampoline, inner_callee, inner_args, None, depth + 1);
+            }
+        }
+        Value::Call(call)
+    }
+
+    fn register_extension(&mut self, args: &Value<'a>) {
+        let items = args.items().unwrap_or_default();
+        if let (Some(Value::Str(m)), Some(Value::Str(n)), Some(Value::Int(code))) = (items.first(), items.get(1), items.get(2)) {
+            if *code > 0 {
+                self.extensions.insert(*code as u64, (Rc::from(&**m), Rc::from(&**n)));
+            }
+        }
+    }
+}
+
+fn mark_discarded(value: &Value<'_>) {
+    if let Value::Call(call) = value {
+        call.discarded.set(true);
+    }
+}

@@ -1,0 +1,313 @@
+//! The knowledge base: which callables are dangerous to invoke during a load (by category), and
+//! which globals legitimate framework files use. Both are versioned data files compiled into
+//! the binary, so verdicts never depend on what is installed.
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use crate::model::Severity;
+
+const DANGEROUS_TOML: &str = include_str!("dangerous.toml");
+const FRAMEWORKS_TOML: &str = include_str!("frameworks.toml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DangerousFile {
+    #[allow(dead_code)]
+    schema: u32,
+    version: String,
+    #[serde(default)]
+    aliases: HashMap<String, String>,
+    category: Vec<Category>,
+    #[serde(default)]
+    decoder: Vec<Decoder>,
+    #[serde(default)]
+    loader: Vec<Loader>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    pub id: String,
+    pub title: String,
+    pub behaviour: String,
+    pub severity: Severity,
+    pub description: String,
+    pub entries: Vec<DangerEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DangerEntry {
+    pub target: String,
+    pub why: String,
+    #[serde(default)]
+    pub severity: Option<Severity>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decoder {
+    pub target: String,
+    pub transform: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Loader {
+    pub target: String,
+    pub input: String,
+    pub arg: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrameworksFile {
+    #[allow(dead_code)]
+    schema: u32,
+    version: String,
+    framework: Vec<Framework>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Framework {
+    pub id: String,
+    pub title: String,
+    pub context: String,
+    pub entries: Vec<AllowEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowEntry {
+    pub target: String,
+    pub why: String,
+}
+
+/// How the knowledge base classifies one global.
+#[derive(Debug, Clone, Copy)]
+pub enum Class<'k> {
+    Dangerous(Danger<'k>),
+    Allowed { framework: &'k Framework, entry: &'k AllowEntry },
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Danger<'k> {
+    pub category: &'k Category,
+    pub entry: &'k DangerEntry,
+    pub severity: Severity,
+    /// Reached through an attribute path of another module (`pathlib` + `os.system`) rather
+    /// than named directly.
+    pub via_attribute_path: bool,
+}
+
+pub struct Kb {
+    pub dangerous_version: String,
+    pub frameworks_version: String,
+    aliases: HashMap<String, String>,
+    pub categories: Vec<Category>,
+    pub frameworks: Vec<Framework>,
+    pub loaders: Vec<Loader>,
+    /// Pure decoders the analysis folds when it decodes nested payloads.
+    pub decoders: Vec<Decoder>,
+    /// Full dotted path (module and name) -> (category index, entry index).
+    danger_paths: HashMap<String, (usize, usize)>,
+    /// Exact allowlisted "module:name" -> (framework index, entry index).
+    allow_exact: HashMap<(String, String), (usize, usize)>,
+    /// Allowlisted module trees ("module:*").
+    allow_modules: HashMap<String, (usize, usize)>,
+}
+
+static KB: LazyLock<Kb> = LazyLock::new(|| Kb::parse(DANGEROUS_TOML, FRAMEWORKS_TOML).expect("the built-in knowledge base is valid"));
+
+impl Kb {
+    /// The knowledge base compiled into this binary.
+    pub fn builtin() -> &'static Kb {
+        &KB
+    }
+
+    pub fn parse(dangerous: &str, frameworks: &str) -> Result<Kb, String> {
+        let d: DangerousFile = toml::from_str(dangerous).map_err(|e| format!("dangerous.toml: {e}"))?;
+        let f: FrameworksFile = toml::from_str(frameworks).map_err(|e| format!("frameworks.toml: {e}"))?;
+        let mut danger_paths = HashMap::new();
+        for (ci, cat) in d.category.iter().enumerate() {
+            for (ei, entry) in cat.entries.iter().enumerate() {
+                let (module, name) = split_target(&entry.target)?;
+                let path = if name == "*" { module.to_string() } else { format!("{module}.{name}") };
+                danger_paths.entry(path).or_insert((ci, ei));
+            }
+        }
+        let mut allow_exact = HashMap::new();
+        let mut allow_modules = HashMap::new();
+        for (fi, fw) in f.framework.iter().enumerate() {
+            for (ei, entry) in fw.entries.iter().enumerate() {
+                let (module, name) = split_target(&entry.target)?;
+                if name == "*" {
+                    allow_modules.entry(module.to_string()).or_insert((fi, ei));
+                } else {
+                    allow_exact.entry((module.to_string(), name.to_string())).or_insert((fi, ei));
+                }
+            }
+        }
+        Ok(Kb {
+            dangerous_version: d.version,
+            frameworks_version: f.version,
+            aliases: d.aliases,
+            categories: d.category,
+            frameworks: f.framework,
+            loaders: d.loader,
+            decoders: d.decoder,
+            danger_paths,
+            allow_exact,
+            allow_modules,
+        })
+    }
+
+    pub fn dangerous_entry_count(&self) -> usize {
+        self.categories.iter().map(|c| c.entries.len()).sum()
+    }
+
+    pub fn allow_entry_count(&self) -> usize {
+        self.frameworks.iter().map(|f| f.entries.len()).sum()
+    }
+
+    /// Applies module aliases (`posix` → `os`, `_operator` → `operator`…) to a module name.
+    pub fn canonical_module(&self, module: &str) -> String {
+        let mut best: Option<(&str, &str)> = None;
+        for (alias, canonical) in &self.aliases {
+            let matches = module == alias || (module.starts_with(alias.as_str()) && module.as_bytes().get(alias.len()) == Some(&b'.'));
+            if matches && best.is_none_or(|(a, _)| a.len() < alias.len()) {
+                best = Some((alias, canonical));
+            }
+        }
+        match best {
+            Some((alias, canonical)) => format!("{canonical}{}", &module[alias.len()..]),
+            None => module.to_string(),
+        }
+    }
+
+    /// Classifies `module.name`: dangerous wins over allowed; unknown otherwise.
+    pub fn classify(&self, module: &str, name: &str) -> Class<'_> {
+        let module = self.canonical_module(module);
+        let path = if name.is_empty() { module.clone() } else { format!("{module}.{name}") };
+        if let Some(danger) = self.danger_for_path(&path) {
+            return Class::Dangerous(danger);
+        }
+        // An attribute path whose tail names a dangerous module's attribute (`pathlib` +
+        // `os.system`, `tempfile` + `_os.system`, `numpy` + `__builtins__.eval`).
+        let parts: Vec<&str> = name.split('.').collect();
+        for start in 0..parts.len().saturating_sub(1) {
+            let head = parts[start];
+            let candidates = [head.to_string(), head.trim_start_matches('_').to_string()];
+            for head in candidates.iter().filter(|h| !h.is_empty()) {
+                let tail_module = self.canonical_module(head);
+                let tail = format!("{tail_module}.{}", parts[start + 1..].join("."));
+                if let Some(mut danger) = self.danger_for_path(&tail) {
+                    danger.via_attribute_path = true;
+                    return Class::Dangerous(danger);
+                }
+            }
+        }
+        if let Some(&(fi, ei)) = self.allow_exact.get(&(module.clone(), name.to_string())) {
+            return Class::Allowed { framework: &self.frameworks[fi], entry: &self.frameworks[fi].entries[ei] };
+        }
+        let mut prefix = module.as_str();
+        loop {
+            if let Some(&(fi, ei)) = self.allow_modules.get(prefix) {
+                return Class::Allowed { framework: &self.frameworks[fi], entry: &self.frameworks[fi].entries[ei] };
+            }
+            match prefix.rsplit_once('.') {
+                Some((parent, _)) => prefix = parent,
+                None => break,
+            }
+        }
+        Class::Unknown
+    }
+
+    /// The most specific dangerous entry that covers `path` (the entry itself or a parent).
+    fn danger_for_path(&self, path: &str) -> Option<Danger<'_>> {
+        let mut end = path.len();
+        loop {
+            let prefix = &path[..end];
+            if let Some(&(ci, ei)) = self.danger_paths.get(prefix) {
+                let category = &self.categories[ci];
+                let entry = &category.entries[ei];
+                return Some(Danger {
+                    category,
+                    entry,
+                    severity: entry.severity.unwrap_or(category.severity),
+                    via_attribute_path: false,
+                });
+            }
+            end = prefix.rfind('.')?;
+        }
+    }
+
+    /// The framework whose allowlist covers `module.name`, if any.
+    pub fn framework_of(&self, module: &str, name: &str) -> Option<&Framework> {
+        match self.classify(module, name) {
+            Class::Allowed { framework, .. } => Some(framework),
+            _ => None,
+        }
+    }
+
+    /// The nested-loader description for a callable, if it is one.
+    pub fn loader_for(&self, module: &str, name: &str) -> Option<&Loader> {
+        let path = format!("{}.{name}", self.canonical_module(module));
+        self.loaders.iter().find(|l| {
+            split_target(&l.target).is_ok_and(|(m, n)| format!("{}.{n}", self.canonical_module(m)) == path)
+        })
+    }
+
+    pub fn category(&self, id: &str) -> Option<&Category> {
+        self.categories.iter().find(|c| c.id == id)
+    }
+}
+
+fn split_target(target: &str) -> Result<(&str, &str), String> {
+    target.split_once(':').ok_or_else(|| format!("target `{target}` is not `module:name`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kb() -> &'static Kb {
+        Kb::builtin()
+    }
+
+    #[test]
+    fn builtin_kb_is_large_enough() {
+        assert!(kb().dangerous_entry_count() >= 300, "{}", kb().dangerous_entry_count());
+        assert!(kb().allow_entry_count() >= 200, "{}", kb().allow_entry_count());
+    }
+
+    #[test]
+    fn aliases_and_module_prefixes() {
+        assert!(matches!(kb().classify("posix", "system"), Class::Dangerous(_)));
+        assert!(matches!(kb().classify("nt", "system"), Class::Dangerous(_)));
+        assert!(matches!(kb().classify("__builtin__", "eval"), Class::Dangerous(_)));
+        assert!(matches!(kb().classify("builtins", "exec"), Class::Dangerous(_)));
+        assert!(matches!(kb().classify("subprocess", "Popen"), Class::Dangerous(_)));
+        assert!(matches!(kb().classify("asyncio.unix_events", "_UnixSubprocessTransport._start"), Class::Dangerous(_)));
+    }
+
+    #[test]
+    fn attribute_paths_through_harmless_modules() {
+        let Class::Dangerous(d) = kb().classify("pathlib", "os.system") else { panic!("not flagged") };
+        assert!(d.via_attribute_path);
+        assert!(matches!(kb().classify("tempfile", "_os.system"), Class::Dangerous(_)));
+    }
+
+    #[test]
+    fn allowlist_is_exact() {
+        assert!(matches!(kb().classify("torch._utils", "_rebuild_tensor_v2"), Class::Allowed { .. }));
+        assert!(matches!(kb().classify("collections", "OrderedDict"), Class::Allowed { .. }));
+        assert!(!matches!(kb().classify("torch", "load"), Class::Allowed { .. }));
+        assert!(!matches!(kb().classify("numpy", "load"), Class::Allowed { .. }));
+        assert!(matches!(kb().classify("mypackage.models", "Thing"), Class::Unknown));
+    }
+}

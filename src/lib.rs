@@ -1,0 +1,13 @@
+//! picklegate: finds the code that loading a pickle-based model file would run, without ever
+//! unpickling it.
+//!
+//! The analysis core ([`analyze`]) takes bytes and returns findings; it does no I/O.
+
+pub mod formats;
+pub mod analyze;
+pub mod kb;
+pub mod model;
+pub mod rules;
+pub mod disasm;
+pub mod report;
+pub mod scan;

@@ -1,0 +1,4 @@
+//! Reporters: each renders a finished [`ScanOutcome`] and never re-opens files.
+
+pub mod json;
+pub mod text;

@@ -1,0 +1,49 @@
+//! `limit-exceeded`: the analysis stopped at a resource limit (opcodes, stack, MARK depth, memo,
+//! decoded-value budget). Findings up to that point stand; the file is never clean.
+
+use super::{rule_meta, StreamContext};
+use crate::formats::pickle::{LimitKind, MachineErrorKind};
+use crate::model::{Confidence, Finding, Severity};
+
+rule_meta!(
+    "limit-exceeded",
+    "Analysis limit reached",
+    Low,
+    "The stream exceeded one of picklegate's resource limits; the analysis stopped there and the file is not reported clean."
+);
+
+pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
+    let explanation = "Limits keep the scanner safe from hostile files. Defaults are far above what real models need; raise them in picklegate.toml ([limits]) only for a file you have reason to trust.";
+    if let Some(error) = &cx.report.error {
+        if let MachineErrorKind::Limit(kind) = error.kind {
+            if kind != LimitKind::LogicalSize {
+                let finding = cx
+                    .finding(&META, Severity::Low, Confidence::High, format!("analysis stopped: the {} limit was reached", kind.describe()), Some(error.offset), error.opcode.map(|o| o.name()))
+                    .with_explanation(explanation);
+                out.push(finding);
+            }
+        }
+    }
+    if cx.report.budget_exhausted {
+        let finding = cx
+            .finding(&META, Severity::Low, Confidence::High, "a value decoded during the load (an embedded payload) was larger than the decoding budget and was not analysed".to_string(), None, None)
+            .with_explanation(explanation);
+        out.push(finding);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analyze::{analyze_with, AnalyzeOptions};
+    use crate::formats::pickle::Limits;
+    use crate::model::Verdict;
+
+    #[test]
+    fn opcode_limit_is_reported_and_not_clean() {
+        let mut options = AnalyzeOptions::default();
+        options.limits = Limits { max_opcodes: 3, ..Limits::default() };
+        let a = analyze_with(b"(K\x01K\x02K\x03l.", &options);
+        assert!(a.findings.iter().any(|f| f.rule == "limit-exceeded"));
+        assert_eq!(a.verdict(), Verdict::Error);
+    }
+}

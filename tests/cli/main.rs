@@ -1,0 +1,6 @@
+//! The integration test binary (one binary, one module per area).
+
+mod common;
+mod differential;
+mod fixtures;
+mod scan;
