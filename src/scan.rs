@@ -1,7 +1,7 @@
 //! Orchestration: find the files, read them, analyse them in parallel, and put the results in a
 //! deterministic order. The only module that combines I/O with analysis.
 
-use crate::analyze::{analyze_with, AnalyzeOptions};
+use crate::analyze::{analyze_named, AnalyzeOptions};
 use crate::model::{Finding, Severity, Verdict};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -171,7 +171,8 @@ pub fn scan_file(path: &Path, options: &AnalyzeOptions) -> FileReport {
     let display = path.to_string_lossy().into_owned();
     match read(path) {
         Ok(bytes) => {
-            let analysis = analyze_with(&bytes, options);
+            let name = path.file_name().and_then(|n| n.to_str());
+            let analysis = analyze_named(&bytes, name, options);
             let verdict = analysis.verdict();
             FileReport {
                 path: display,

@@ -34,6 +34,8 @@ pub struct Facts<'a, 'k> {
     pub invoked_paths: HashSet<String>,
     /// Allowlisted globals seen, per framework id (for context in explanations).
     pub frameworks_seen: BTreeMap<String, u32>,
+    /// What `load()` returns, when the stream reached STOP.
+    pub result: Option<Value<'a>>,
     last_target: Option<Target>,
 }
 
@@ -47,6 +49,7 @@ impl<'a, 'k> Facts<'a, 'k> {
             global_builds: Vec::new(),
             invoked_paths: HashSet::new(),
             frameworks_seen: BTreeMap::new(),
+            result: None,
             last_target: None,
         }
     }
@@ -96,6 +99,10 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
         if !plain && self.calls.len() < MAX_KEPT {
             self.calls.push(KeptCall { call: call.clone(), target: Some(target), class, trampoline_of });
         }
+    }
+
+    fn on_stop(&mut self, result: &Value<'a>) {
+        self.result = Some(result.clone());
     }
 
     fn on_build(&mut self, offset: usize, target: &Value<'a>, state: &Value<'a>) {

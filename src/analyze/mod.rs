@@ -1,8 +1,14 @@
 //! The analysis core: bytes in, findings out. No file system, no printing, no threads.
+//!
+//! [`analyze`] decides what the bytes are ([`crate::formats::sniff`]), opens containers down to
+//! every pickle they hold, runs the symbolic machine on each pickle stream and the rules on what
+//! it reports.
 
+mod containers;
 pub mod facts;
 
-use crate::formats::pickle::{run_stream, DivergenceKind, Limits};
+use crate::formats::pickle::{run_stream, DivergenceKind, Limits, Value};
+use crate::formats::torch;
 use crate::kb::Kb;
 use crate::model::{Confidence, Finding, Severity, Verdict};
 use crate::rules::{self, StreamContext};
@@ -16,18 +22,31 @@ pub struct AnalyzeOptions {
     pub max_nesting: usize,
     /// How many consecutive pickles one member may hold before analysis stops.
     pub max_streams: usize,
+    /// How deep containers may nest (zip in tar in gzip…).
+    pub max_container_depth: usize,
+    /// Members read per archive.
+    pub max_members: usize,
+    /// Largest decompressed member or stream.
+    pub max_decompressed: usize,
 }
 
 impl Default for AnalyzeOptions {
     fn default() -> Self {
-        AnalyzeOptions { limits: Limits::default(), max_nesting: 4, max_streams: 4_096 }
+        AnalyzeOptions {
+            limits: Limits::default(),
+            max_nesting: 4,
+            max_streams: 4_096,
+            max_container_depth: 6,
+            max_members: 100_000,
+            max_decompressed: 1 << 30,
+        }
     }
 }
 
 /// The result of analysing one file's bytes.
 #[derive(Debug, Clone)]
 pub struct Analysis {
-    /// What the bytes were read as ("pickle", "torch-zip", …).
+    /// What the bytes were read as ("pickle", "torch-zip", "gzip/joblib", …).
     pub format: String,
     pub findings: Vec<Finding>,
     /// Some part could not be analysed: the file is never clean.
@@ -48,13 +67,20 @@ pub fn analyze(bytes: &[u8]) -> Analysis {
 }
 
 pub fn analyze_with(bytes: &[u8], options: &AnalyzeOptions) -> Analysis {
-    let mut findings = Vec::new();
-    let member = analyze_pickle(bytes, None, 0, options, 0, &mut findings);
-    finish(Analysis { format: "pickle".into(), findings, incomplete: member.incomplete, streams: member.streams, opcodes: member.opcodes })
+    analyze_named(bytes, None, options)
+}
+
+/// Like [`analyze_with`], with the file's name as a hint: content that is no recognisable
+/// format but starts with a pickle opcode, in a file named like a pickle, is read as a
+/// (malformed) pickle rather than dismissed as unknown data.
+pub fn analyze_named(bytes: &[u8], file_name: Option<&str>, options: &AnalyzeOptions) -> Analysis {
+    let mut session = Session { options, file_name, findings: Vec::new(), incomplete: false, streams: 0, opcodes: 0 };
+    let format = session.artifact(bytes, None, 0);
+    finish(Analysis { format, findings: session.findings, incomplete: session.incomplete, streams: session.streams, opcodes: session.opcodes })
 }
 
 /// Sorts and merges findings so that the same input always gives the same output.
-pub(crate) fn finish(mut analysis: Analysis) -> Analysis {
+fn finish(mut analysis: Analysis) -> Analysis {
     analysis.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     let mut merged: Vec<Finding> = Vec::with_capacity(analysis.findings.len());
     for finding in analysis.findings {
@@ -69,104 +95,167 @@ pub(crate) fn finish(mut analysis: Analysis) -> Analysis {
     analysis
 }
 
-/// What analysing one pickle-bearing member produced.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MemberOutcome {
+/// State of one file's analysis.
+pub(crate) struct Session<'o> {
+    pub options: &'o AnalyzeOptions,
+    /// The scanned file's name, a hint for content no magic identifies.
+    pub file_name: Option<&'o str>,
+    pub findings: Vec<Finding>,
     pub incomplete: bool,
     pub streams: usize,
     pub opcodes: u64,
 }
 
-/// Analyses every pickle stream in `data` (one after another), appending findings.
-pub fn analyze_pickle(
-    data: &[u8],
-    member: Option<&str>,
-    base_offset: usize,
-    options: &AnalyzeOptions,
-    depth: usize,
-    out: &mut Vec<Finding>,
-) -> MemberOutcome {
-    let kb = Kb::builtin();
-    let mut outcome = MemberOutcome::default();
-    let mut pos = 0;
-    let mut second_stream_at = None;
-    let nested = |payload: &[u8], label: &str| -> (Vec<Finding>, bool) {
-        let mut inner = Vec::new();
-        if depth + 1 > options.max_nesting {
-            inner.push(
-                Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("nested pickles deeper than {} levels were not analysed", options.max_nesting))
-                    .at(Some(label), None, None),
-            );
-            return (inner, true);
+/// What a pickle stream returned, reduced to owned data a container layout needs.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Returned {
+    Int(i64),
+    BigInt(String),
+    Str(String),
+    Global(String),
+    Seq(Vec<Returned>),
+    Other,
+}
+
+impl Returned {
+    fn of(value: &Value<'_>, depth: usize) -> Returned {
+        match value {
+            Value::Int(i) => Returned::Int(*i),
+            Value::BigInt(s) => Returned::BigInt(s.to_string()),
+            Value::Str(s) => Returned::Str(s.to_string()),
+            Value::Global(g) => Returned::Global(g.path()),
+            Value::Tuple(_) | Value::List(_) if depth < 2 => {
+                Returned::Seq(value.items().unwrap_or_default().iter().map(|v| Returned::of(v, depth + 1)).collect())
+            }
+            _ => Returned::Other,
         }
-        let result = analyze_pickle(payload, Some(label), 0, options, depth + 1, &mut inner);
-        (inner, result.incomplete)
-    };
-    loop {
-        let mut facts = Facts::new(kb);
+    }
+}
+
+/// One stream's outcome as the container layouts see it.
+pub(crate) struct StreamStep {
+    /// Where the stream ended (past STOP), or `None` when it broke.
+    pub end: Option<usize>,
+    pub returned: Option<Returned>,
+    pub inline_arrays: u32,
+    pub had_content: bool,
+}
+
+impl Session<'_> {
+    fn add(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+
+    /// Runs one pickle stream at `pos` and the rules on it.
+    pub(crate) fn stream(&mut self, data: &[u8], pos: usize, member: Option<&str>, depth: usize, index: usize) -> StreamStep {
+        let options = self.options;
+        let mut nested_findings = Vec::new();
+        let nested = |payload: &[u8], label: &str| -> (Vec<Finding>, bool) {
+            if depth + 1 > options.max_nesting {
+                let f = Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("nested pickles deeper than {} levels were not analysed", options.max_nesting))
+                    .at(Some(label), None, None);
+                return (vec![f], true);
+            }
+            let mut inner = Session { options, file_name: None, findings: Vec::new(), incomplete: false, streams: 0, opcodes: 0 };
+            inner.pickle_streams(payload, Some(label), depth + 1);
+            (inner.findings, inner.incomplete)
+        };
+        let mut facts = Facts::new(Kb::builtin());
         let report = run_stream(data, pos, &options.limits, &mut facts);
-        let index = outcome.streams;
-        outcome.streams += 1;
-        outcome.opcodes += report.opcodes;
-        if index > 0 && report.error.is_some() && facts.is_empty() {
-            out.push(rules::trailing_data_finding(member, pos + base_offset, data.len() - pos));
-            outcome.streams -= 1;
-            break;
-        }
-        if index == 1 {
-            second_stream_at = Some(pos + base_offset);
-        }
+        self.streams += 1;
+        self.opcodes += report.opcodes;
         let chain_links = rules::chain_links(&facts);
-        let cx = StreamContext { facts: &facts, report: &report, member, stream_index: index, base_offset, nested: &nested, chain_links };
-        rules::check_stream(&cx, out);
+        let cx = StreamContext { facts: &facts, report: &report, member, stream_index: index, nested: &nested, chain_links };
+        rules::check_stream(&cx, &mut nested_findings);
         for divergence in &report.divergences {
             if let DivergenceKind::FrameStraddle { frame_end } = divergence.kind {
-                analyze_alternate_reading(data, frame_end, member, base_offset, options, &nested, out);
+                nested_findings.extend(alternate_reading(data, frame_end, member, options, &nested));
             }
         }
+        let step = StreamStep {
+            end: report.completed().then_some(report.end),
+            returned: facts.result.as_ref().map(|v| Returned::of(v, 0)),
+            inline_arrays: report.inline_arrays,
+            had_content: !facts.is_empty(),
+        };
         if report.error.is_some() || report.budget_exhausted {
-            outcome.incomplete = true;
-            break;
+            self.incomplete = true;
         }
-        pos = report.end;
-        if pos >= data.len() {
-            break;
+        self.findings.append(&mut nested_findings);
+        step
+    }
+
+    /// Every pickle in `data`, one after another, with the legacy torch layout recognised by
+    /// its magic number. Returns the format name.
+    pub(crate) fn pickle_streams(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> String {
+        let mut pos = 0;
+        let mut index = 0;
+        let mut legacy = false;
+        let mut joblib = false;
+        let mut second_stream_at = None;
+        loop {
+            let incomplete_before = self.incomplete;
+            let findings_before = self.findings.len();
+            let step = self.stream(data, pos, member, depth, index);
+            if index > 0 && step.end.is_none() && !step.had_content && !legacy {
+                // Not another pickle: bytes pickle.load never reads.
+                self.findings.truncate(findings_before);
+                self.incomplete = incomplete_before;
+                self.streams -= 1;
+                self.add(rules::trailing_data_finding(member, pos, data.len() - pos));
+                break;
+            }
+            joblib |= step.inline_arrays > 0;
+            if index == 0 && matches!(&step.returned, Some(Returned::BigInt(m)) if m == torch::LEGACY_MAGIC) {
+                legacy = true;
+            }
+            if index == 1 && !legacy {
+                second_stream_at = Some(pos);
+            }
+            let Some(end) = step.end else { break };
+            pos = end;
+            index += 1;
+            if legacy && index == torch::LEGACY_PICKLES {
+                // The rest is raw storage data, read by size and never unpickled.
+                break;
+            }
+            if pos >= data.len() {
+                break;
+            }
+            if index >= self.options.max_streams {
+                self.add(
+                    Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("more than {} pickles in one stream; the rest was not analysed", self.options.max_streams))
+                        .at(member, Some(pos), None),
+                );
+                self.incomplete = true;
+                break;
+            }
         }
-        if outcome.streams >= options.max_streams {
-            out.push(
-                Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("more than {} pickles in one stream; the rest was not analysed", options.max_streams))
-                    .at(member, Some(pos + base_offset), None),
-            );
-            outcome.incomplete = true;
-            break;
+        if let Some(at) = second_stream_at {
+            self.add(rules::multiple_pickles_finding(member, index.max(2), at));
+        }
+        if legacy {
+            "torch-legacy".into()
+        } else if joblib {
+            "joblib".into()
+        } else {
+            "pickle".into()
         }
     }
-    if let Some(at) = second_stream_at {
-        out.push(rules::multiple_pickles_finding(member, outcome.streams, at));
-    }
-    outcome
 }
 
 /// After a FRAME straddle, reads the stream again from the frame end, as a frame-honouring
 /// reader would, so that opcodes hidden inside the overrunning argument are analysed too.
-fn analyze_alternate_reading(
-    data: &[u8],
-    frame_end: usize,
-    member: Option<&str>,
-    base_offset: usize,
-    options: &AnalyzeOptions,
-    nested: &rules::NestedAnalyzer<'_>,
-    out: &mut Vec<Finding>,
-) {
+fn alternate_reading(data: &[u8], frame_end: usize, member: Option<&str>, options: &AnalyzeOptions, nested: &rules::NestedAnalyzer<'_>) -> Vec<Finding> {
     let mut facts = Facts::new(Kb::builtin());
     let report = run_stream(data, frame_end, &options.limits, &mut facts);
-    let label = format!("{}frame-reading@{}", member.map(|m| format!("{m}/")).unwrap_or_default(), frame_end + base_offset);
+    let label = format!("{}frame-reading@{frame_end}", member.map(|m| format!("{m}/")).unwrap_or_default());
     let chain_links = rules::chain_links(&facts);
-    let cx = StreamContext { facts: &facts, report: &report, member: Some(&label), stream_index: 0, base_offset, nested, chain_links };
+    let cx = StreamContext { facts: &facts, report: &report, member: Some(&label), stream_index: 0, nested, chain_links };
     let mut found = Vec::new();
     rules::check_stream(&cx, &mut found);
     // Only what the alternate reading would run matters; its parse errors are expected.
-    out.extend(found.into_iter().filter(|f| f.severity >= Severity::Medium));
+    found.into_iter().filter(|f| f.severity >= Severity::Medium).collect()
 }
 
 #[cfg(test)]
@@ -180,4 +269,6 @@ pub(crate) mod testing {
     pub fn findings_of(data: &[u8]) -> Vec<Finding> {
         analyze(data).findings
     }
+
+    pub(crate) use crate::formats::zip::build as zip;
 }

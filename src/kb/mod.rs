@@ -193,11 +193,9 @@ impl Kb {
     pub fn classify(&self, module: &str, name: &str) -> Class<'_> {
         let module = self.canonical_module(module);
         let path = if name.is_empty() { module.clone() } else { format!("{module}.{name}") };
-        if let Some(danger) = self.danger_for_path(&path) {
-            return Class::Dangerous(danger);
-        }
         // An attribute path whose tail names a dangerous module's attribute (`pathlib` +
-        // `os.system`, `tempfile` + `_os.system`, `numpy` + `__builtins__.eval`).
+        // `os.system`, `tempfile` + `_os.system`, `numpy` + `__builtins__.eval`) is reported as
+        // reached through that path, even when the head is itself listed.
         let parts: Vec<&str> = name.split('.').collect();
         for start in 0..parts.len().saturating_sub(1) {
             let head = parts[start];
@@ -210,6 +208,9 @@ impl Kb {
                     return Class::Dangerous(danger);
                 }
             }
+        }
+        if let Some(danger) = self.danger_for_path(&path) {
+            return Class::Dangerous(danger);
         }
         if let Some(&(fi, ei)) = self.allow_exact.get(&(module.clone(), name.to_string())) {
             return Class::Allowed { framework: &self.frameworks[fi], entry: &self.frameworks[fi].entries[ei] };
@@ -252,6 +253,12 @@ impl Kb {
             Class::Allowed { framework, .. } => Some(framework),
             _ => None,
         }
+    }
+
+    /// Whether a callable is a pure decoder (base64, hex, zlib…) the analysis folds.
+    pub fn is_decoder(&self, module: &str, name: &str) -> bool {
+        let path = format!("{}.{name}", self.canonical_module(module));
+        self.decoders.iter().any(|d| split_target(&d.target).is_ok_and(|(m, n)| format!("{}.{n}", self.canonical_module(m)) == path))
     }
 
     /// The nested-loader description for a callable, if it is one.

@@ -25,6 +25,12 @@ mod suspicious_argument;
 mod suspicious_name;
 mod trailing_data;
 mod unknown_global;
+mod archive_anomaly;
+mod lfs_pointer;
+mod malformed_container;
+mod not_a_model;
+mod torchscript_code;
+mod unscannable_content;
 
 /// A rule's fixed description.
 #[derive(Debug)]
@@ -71,6 +77,12 @@ pub const ALL: &[&RuleMeta] = &[
     &malformed_pickle::META,
     &limit_exceeded::META,
     &resource_expansion::META,
+    &archive_anomaly::META,
+    &malformed_container::META,
+    &unscannable_content::META,
+    &not_a_model::META,
+    &lfs_pointer::META,
+    &torchscript_code::META,
 ];
 
 pub fn find(id: &str) -> Option<&'static RuleMeta> {
@@ -89,8 +101,6 @@ pub struct StreamContext<'c, 'a, 'k> {
     pub member: Option<&'c str>,
     /// 0 for the first pickle in the member, 1 for the next, and so on.
     pub stream_index: usize,
-    /// Offset to add to stream offsets (a member inside a larger buffer).
-    pub base_offset: usize,
     pub nested: &'c NestedAnalyzer<'c>,
     /// Calls that are links of a reported chain (so the chain is reported once, at its end).
     pub chain_links: HashSet<u32>,
@@ -98,11 +108,17 @@ pub struct StreamContext<'c, 'a, 'k> {
 
 impl StreamContext<'_, '_, '_> {
     pub fn finding(&self, meta: &RuleMeta, severity: Severity, confidence: Confidence, message: String, offset: Option<usize>, opcode: Option<&str>) -> Finding {
-        Finding::new(meta.id, severity, confidence, message).at(self.member, offset.map(|o| o + self.base_offset), opcode)
+        Finding::new(meta.id, severity, confidence, message).at(self.member, offset, opcode)
     }
 }
 
+pub use archive_anomaly::finding as archive_anomaly_finding;
+pub use lfs_pointer::finding as lfs_pointer_finding;
+pub use malformed_container::finding as malformed_container_finding;
 pub use multiple_pickles::finding as multiple_pickles_finding;
+pub use not_a_model::finding as not_a_model_finding;
+pub use torchscript_code::check_source as torchscript_code_findings;
+pub use unscannable_content::finding as unscannable_content_finding;
 pub use trailing_data::finding as trailing_data_finding;
 
 /// Runs every rule over one stream.
@@ -229,7 +245,7 @@ pub fn category_explanation(kept: &KeptCall<'_, '_>) -> Option<String> {
 
 /// Whether a KB category is reported by a rule other than dangerous-call.
 pub fn owned_by_other_rule(category: &str) -> bool {
-    matches!(category, "code-objects" | "deserializers")
+    matches!(category, "code-objects" | "nested-loaders")
 }
 
 /// `target(args)` with the arguments the target really receives (after partial/methodcaller).

@@ -18,7 +18,7 @@ rule_meta!(
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     for kept in &cx.facts.calls {
         let Class::Dangerous(danger) = kept.class else { continue };
-        if danger.category.id != "deserializers" || cx.chain_links.contains(&kept.call.id) {
+        if danger.category.id != "nested-loaders" || cx.chain_links.contains(&kept.call.id) {
             continue;
         }
         let target = kept.target.as_ref().expect("kept calls classified dangerous have a target");
@@ -30,7 +30,7 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
         let opcode = Some(kept.call.opcode.name());
         let (severity, message, inner) = match input {
             Some(Value::Bytes(payload) | Value::ByteArray(payload)) => {
-                let label = format!("{}nested@{}", cx.member.map(|m| format!("{m}/")).unwrap_or_default(), kept.call.offset + cx.base_offset);
+                let label = format!("{}nested@{}", cx.member.map(|m| format!("{m}/")).unwrap_or_default(), kept.call.offset);
                 let (inner, incomplete) = (cx.nested)(payload, &label);
                 let worst = inner.iter().map(|f| f.severity).max();
                 let summary = match worst {

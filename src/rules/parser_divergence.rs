@@ -21,7 +21,7 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
                 None,
                 format!(
                     "an opcode runs past the end of its FRAME (which ends at byte {}): the C unpickler reads straight through while pickle.py rejects the stream and frame-aware tools resume at the frame end; both readings were analysed",
-                    frame_end + cx.base_offset
+                    frame_end
                 ),
             ),
             DivergenceKind::FrameBeforeEndOfFrame => (

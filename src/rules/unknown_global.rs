@@ -15,7 +15,7 @@ rule_meta!(
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     let mut by_path: BTreeMap<String, (&crate::formats::pickle::Global, u32)> = BTreeMap::new();
     for (global, class) in &cx.facts.globals {
-        if matches!(class, Class::Unknown) {
+        if matches!(class, Class::Unknown) && !cx.facts.kb.is_decoder(&global.module, &global.name) {
             by_path.entry(global.path()).or_insert((global, 0)).1 += 1;
         }
     }

@@ -2,7 +2,8 @@
 //! symbolic [`Value`], reporting each import and call a load would make to an [`Observer`].
 
 use super::opcodes::{Opcode, HIGHEST_PROTOCOL};
-use super::reader::{long_to_decimal, Arg, Divergence, Op, ReadError, Reader};
+use super::reader::{long_to_decimal, Arg, Divergence, Op, ReadError, ReadErrorKind, Reader};
+use crate::formats::joblib::{self, ArrayData, InlineArray};
 use super::semantics::{self, Budget};
 use super::text::{Blob, Text};
 use super::value::{Call, CallKind, ComputedGlobal, Global, GlobalOrigin, Pairs, Seq, Value};
@@ -55,6 +56,8 @@ pub trait Observer<'a> {
     fn on_call(&mut self, _call: &Rc<Call<'a>>) {}
     /// BUILD: `target.__setstate__(state)` or attribute updates.
     fn on_build(&mut self, _offset: usize, _target: &Value<'a>, _state: &Value<'a>) {}
+    /// STOP: the value `load()` returns.
+    fn on_stop(&mut self, _result: &Value<'a>) {}
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +70,10 @@ pub enum MachineErrorKind {
     StackGlobalNotStr,
     UnsupportedProtocol(u8),
     Limit(LimitKind),
+    /// A joblib inline array whose byte size cannot be computed (dtype given).
+    InlineArray(String),
+    /// The nested pickle of a joblib object array failed.
+    InlineObjectArray(Box<MachineError>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -117,6 +124,12 @@ impl fmt::Display for MachineError {
                 write!(f, "unsupported pickle protocol {p} ({at})")
             }
             MachineErrorKind::Limit(l) => write!(f, "{} limit reached ({at})", l.describe()),
+            MachineErrorKind::InlineArray(dtype) => {
+                write!(f, "cannot size the joblib array of dtype {dtype} that follows ({at})")
+            }
+            MachineErrorKind::InlineObjectArray(inner) => {
+                write!(f, "the pickle of a joblib object array failed: {inner}")
+            }
         }
     }
 }
@@ -145,6 +158,8 @@ pub struct StreamReport {
     pub max_logical_size: u64,
     /// The deepest nesting of containers and calls built.
     pub max_depth: u32,
+    /// joblib arrays read inline from the stream.
+    pub inline_arrays: u32,
 }
 
 impl StreamReport {
@@ -153,14 +168,27 @@ impl StreamReport {
     }
 }
 
-/// Runs one pickle stream starting at `start` until STOP or an error.
+/// Runs one pickle stream starting at `start` until STOP or an error. Arrays that joblib's
+/// unpickler reads inline after a NumpyArrayWrapper's BUILD are skipped (or, for object arrays,
+/// analysed as the nested pickle they are).
 pub fn run_stream<'a>(
     data: &'a [u8],
     start: usize,
     limits: &Limits,
     observer: &mut dyn Observer<'a>,
 ) -> StreamReport {
+    run(data, start, limits, observer, true)
+}
+
+fn run<'a>(
+    data: &'a [u8],
+    start: usize,
+    limits: &Limits,
+    observer: &mut dyn Observer<'a>,
+    inline_arrays: bool,
+) -> StreamReport {
     let mut machine = Machine {
+        inline_arrays,
         reader: Reader::new(data, start),
         limits,
         stack: Vec::new(),
@@ -191,11 +219,14 @@ pub fn run_stream<'a>(
             budget_exhausted: false,
             max_logical_size: 0,
             max_depth: 0,
+            inline_arrays: 0,
         },
     };
     machine.run();
     let Machine { reader, mut report, memo, budget, .. } = machine;
-    report.divergences = reader.divergences().to_vec();
+    let mut divergences = reader.divergences().to_vec();
+    divergences.append(&mut report.divergences);
+    report.divergences = divergences;
     report.memo_entries = memo.len();
     report.budget_exhausted = budget.exhausted;
     report
@@ -240,6 +271,7 @@ impl<'a> Memo<'a> {
 }
 
 struct Machine<'a, 'l, 'o> {
+    inline_arrays: bool,
     reader: Reader<'a>,
     limits: &'l Limits,
     stack: Vec<Value<'a>>,
@@ -380,7 +412,8 @@ impl<'a> Machine<'a, '_, '_> {
         let offset = op.offset;
         match op.opcode {
             Opcode::STOP => {
-                self.pop()?;
+                let result = self.pop()?;
+                self.observer.on_stop(&result);
                 return Ok(true);
             }
             Opcode::MARK => {
@@ -615,7 +648,12 @@ impl<'a> Machine<'a, '_, '_> {
                 if let Value::Call(call) = &target {
                     let mut states = call.state.borrow_mut();
                     if states.len() < 8 {
-                        states.push(state);
+                        states.push(state.clone());
+                    }
+                }
+                if self.inline_arrays {
+                    if let Some(inline) = joblib::inline_array(&target, &state) {
+                        self.read_inline_array(inline)?;
                     }
                 }
             }
@@ -652,6 +690,37 @@ impl<'a> Machine<'a, '_, '_> {
             }
         }
         Ok(false)
+    }
+
+    /// Moves past the array data joblib reads after a wrapper's BUILD.
+    fn read_inline_array(&mut self, inline: InlineArray) -> Step<()> {
+        let data = self.reader.data();
+        let truncated = || MachineErrorKind::Read(ReadErrorKind::Truncated { opcode: Some(Opcode::BUILD) });
+        let mut pos = self.reader.position();
+        if inline.aligned {
+            let padding = usize::from(*data.get(pos).ok_or_else(truncated)?);
+            pos = pos.checked_add(1 + padding).filter(|&p| p <= data.len()).ok_or_else(truncated)?;
+        }
+        match inline.layout {
+            ArrayData::Raw { bytes } => {
+                pos = usize::try_from(bytes).ok().and_then(|b| pos.checked_add(b)).filter(|&p| p <= data.len()).ok_or_else(truncated)?;
+            }
+            ArrayData::Pickle => {
+                let nested = run(data, pos, self.limits, &mut *self.observer, false);
+                self.report.opcodes += nested.opcodes;
+                self.report.calls += nested.calls;
+                self.report.globals += nested.globals;
+                self.report.divergences.extend(nested.divergences.iter().cloned());
+                if let Some(error) = nested.error {
+                    return Err(MachineErrorKind::InlineObjectArray(Box::new(error)));
+                }
+                pos = nested.end;
+            }
+            ArrayData::Unknown { dtype } => return Err(MachineErrorKind::InlineArray(dtype)),
+        }
+        self.reader.seek(pos);
+        self.report.inline_arrays += 1;
+        Ok(())
     }
 
     fn memo_put(&mut self, idx: u64, value: Value<'a>) -> Step<()> {

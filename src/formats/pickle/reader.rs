@@ -140,6 +140,16 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// Continues reading at `pos` (after data that a loader reads outside the opcode stream).
+    pub fn seek(&mut self, pos: usize) {
+        self.pos = pos;
+        self.frame_end = None;
+    }
+
     pub fn divergences(&self) -> &[Divergence] {
         &self.divergences
     }

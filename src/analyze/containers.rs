@@ -1,0 +1,353 @@
+//! Opening containers down to the pickles they hold: torch zip and TorchScript archives, npz,
+//! generic zips, tar (including PyTorch's legacy tar layout), compressed streams, .npy,
+//! safetensors, LFS pointers — each read the way its natural loader reads it.
+
+use super::{Returned, Session};
+use crate::formats::compress::{decompress, DecompressError};
+use crate::formats::{self, lfs, numpy, safetensors, tar, torch, zip, Kind};
+use crate::model::{Confidence, Finding, Severity};
+use crate::rules;
+
+/// Bytes peeked from a member to decide what it is.
+const PEEK: usize = 4096;
+
+fn child(parent: Option<&str>, name: &str) -> String {
+    match parent {
+        Some(p) => format!("{p}/{name}"),
+        None => name.to_string(),
+    }
+}
+
+impl Session<'_> {
+    /// Analyses one artifact (a file, or a member of a container). Returns its format name.
+    pub(crate) fn artifact(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> String {
+        if depth > self.options.max_container_depth {
+            self.findings.push(
+                Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("containers nested deeper than {} levels were not opened", self.options.max_container_depth))
+                    .at(member, None, None),
+            );
+            self.incomplete = true;
+            return "nested".into();
+        }
+        match formats::sniff(data) {
+            Kind::Pickle => self.pickle_file(data, member, depth),
+            Kind::Zip => self.zip(data, member, depth),
+            Kind::Compressed(codec) => match decompress(codec, data, self.options.max_decompressed) {
+                Ok(inner) => format!("{}/{}", codec.name(), self.artifact(&inner, member, depth + 1)),
+                Err(DecompressError::TooLarge { cap }) => {
+                    self.findings.push(
+                        Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("{} data decompresses to more than {cap} bytes (a decompression bomb, or a file too large to analyse)", codec.name()))
+                            .at(member, None, None),
+                    );
+                    self.incomplete = true;
+                    codec.name().into()
+                }
+                Err(DecompressError::Corrupt(why)) => {
+                    self.findings.push(rules::malformed_container_finding(member, codec.name(), &why));
+                    self.incomplete = true;
+                    codec.name().into()
+                }
+            },
+            Kind::Tar => self.tar(data, member, depth),
+            Kind::Npy => self.npy(data, member, depth),
+            kind @ (Kind::SevenZip | Kind::Zstd) => {
+                self.findings.push(rules::unscannable_content_finding(member, &format!("{} archives are not supported", kind.name())));
+                self.incomplete = true;
+                kind.name().into()
+            }
+            Kind::Safetensors => {
+                if let Err(why) = safetensors::validate(data) {
+                    self.findings.push(rules::malformed_container_finding(member, "safetensors", &why));
+                    self.incomplete = true;
+                }
+                "safetensors".into()
+            }
+            Kind::LfsPointer => {
+                let detail = match lfs::parse(data) {
+                    Ok(p) => format!("oid sha256:{}, {} bytes", p.oid_sha256, p.size),
+                    Err(why) => format!("malformed: {why}"),
+                };
+                self.findings.push(rules::lfs_pointer_finding(member, &detail));
+                self.incomplete = true;
+                "lfs-pointer".into()
+            }
+            Kind::NotModel(what) => {
+                self.findings.push(rules::not_a_model_finding(member, what, true));
+                "not-a-model".into()
+            }
+            Kind::Unknown => {
+                if zip::find_eocd(data).is_some() {
+                    return self.zip(data, member, depth);
+                }
+                let name = member.or(if depth == 0 { self.file_name } else { None });
+                let starts_like_pickle = data.first().is_some_and(|&b| crate::formats::pickle::Opcode::from_byte(b).is_some());
+                if data.is_empty() || (starts_like_pickle && name.is_some_and(looks_like_pickle_name)) {
+                    // Named like a pickle and starting like one: a broken pickle, not unknown data.
+                    return self.pickle_file(data, member, depth);
+                }
+                self.findings.push(rules::not_a_model_finding(member, "unrecognised content", false));
+                "unknown".into()
+            }
+        }
+    }
+
+    /// A raw pickle file; also a zip when an archive follows the pickle (a polyglot).
+    fn pickle_file(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> String {
+        let format = self.pickle_streams(data, member, depth);
+        if let Some(archive) = zip::find_eocd(data).and_then(|_| zip::open(data, self.options.max_members as u64).ok()) {
+            if !archive.entries.is_empty() {
+                // The trailing-data finding for the archive bytes is superseded by this one.
+                self.findings.retain(|f| !(f.rule == "trailing-data" && f.location.member.as_deref() == member));
+                self.findings.push(rules::archive_anomaly_finding(
+                    member,
+                    Severity::Medium,
+                    "the file is both a pickle and a zip archive: pickle.load runs the pickle, torch.load and zip readers open the archive (both were analysed)".into(),
+                ));
+                let inner = self.zip(data, member, depth);
+                return format!("{format}+{inner}");
+            }
+        }
+        format
+    }
+
+    fn zip(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> String {
+        let archive = match zip::open(data, self.options.max_members as u64) {
+            Ok(archive) => archive,
+            Err(zip::ZipError::TooManyEntries(n)) => {
+                self.findings.push(
+                    Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("the archive has {n} members, more than the limit of {}", self.options.max_members))
+                        .at(member, None, None),
+                );
+                self.incomplete = true;
+                return "zip".into();
+            }
+            Err(e) => {
+                self.findings.push(rules::malformed_container_finding(member, "zip", &e.to_string()));
+                self.incomplete = true;
+                return "zip".into();
+            }
+        };
+        for anomaly in &archive.anomalies {
+            let (severity, message) = describe_anomaly(anomaly);
+            self.findings.push(rules::archive_anomaly_finding(member, severity, message));
+        }
+        if archive.start > 0 && formats::sniff(&data[..archive.start]) == Kind::Pickle {
+            // Bytes before the archive that form a pickle: pickle.load would run them.
+            self.pickle_streams(&data[..archive.start], Some(&child(member, "<prefix>")), depth + 1);
+        }
+        let names: Vec<&str> = archive.entries.iter().map(|e| e.name.as_str()).collect();
+        let torch_prefix = names.iter().find_map(|n| n.strip_suffix("data.pkl")).filter(|p| p.is_empty() || p.ends_with('/'));
+        let torchscript = names.iter().any(|n| n.ends_with("constants.pkl")) || names.iter().any(|n| n.contains("/code/") || n.starts_with("code/"));
+        let npz = !names.is_empty() && archive.entries.iter().filter(|e| !e.is_dir()).all(|e| e.name.ends_with(".npy"));
+        let format = match (torch_prefix.is_some(), torchscript, npz) {
+            (_, true, _) => "torchscript",
+            (true, _, _) => "torch-zip",
+            (_, _, true) => "numpy-npz",
+            _ => "zip",
+        };
+        for entry in &archive.entries {
+            if entry.is_dir() {
+                continue;
+            }
+            let label = child(member, &entry.name);
+            if format != "zip" && format != "numpy-npz" && is_tensor_record(&entry.name) {
+                // Raw storage bytes: torch maps them as data and never unpickles them.
+                continue;
+            }
+            if format == "torchscript" && entry.name.ends_with(".py") && (entry.name.contains("code/")) {
+                if let Ok(bytes) = zip::read_member(data, entry, 16 << 20) {
+                    let source = String::from_utf8_lossy(&bytes);
+                    self.findings.extend(rules::torchscript_code_findings(&label, &source));
+                }
+                continue;
+            }
+            self.zip_member(data, entry, &label, depth);
+        }
+        format.into()
+    }
+
+    fn zip_member(&mut self, data: &[u8], entry: &zip::Entry, label: &str, depth: usize) {
+        if entry.method != 0 && entry.method != 8 {
+            if looks_like_pickle_name(&entry.name) {
+                self.findings.push(rules::unscannable_content_finding(Some(label), &format!("member compressed with method {}", entry.method)));
+                self.incomplete = true;
+            }
+            return;
+        }
+        let Some(head) = zip::peek_member(data, entry, PEEK) else {
+            self.findings.push(rules::malformed_container_finding(Some(label), "zip member", "its data runs past the end of the file"));
+            self.incomplete = true;
+            return;
+        };
+        let kind = formats::sniff(&head);
+        let wanted = looks_like_pickle_name(&entry.name)
+            || matches!(kind, Kind::Pickle | Kind::Zip | Kind::Compressed(_) | Kind::Tar | Kind::Npy | Kind::SevenZip | Kind::Zstd);
+        if !wanted {
+            return;
+        }
+        match zip::read_member(data, entry, self.options.max_decompressed) {
+            Ok(bytes) => {
+                if zip::crc32(&bytes) != entry.crc32 {
+                    self.findings.push(rules::archive_anomaly_finding(
+                        Some(label),
+                        Severity::Medium,
+                        format!("CRC-32 mismatch on {:?}: strict zip readers refuse the member, PyTorch's reader loads it (it was analysed)", entry.name),
+                    ));
+                }
+                self.artifact(&bytes, Some(label), depth + 1);
+            }
+            Err(zip::ReadMemberError::Decompress(DecompressError::TooLarge { cap })) => {
+                self.findings.push(
+                    Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("member decompresses to more than {cap} bytes (a zip bomb, or a member too large to analyse)"))
+                        .at(Some(label), None, None),
+                );
+                self.incomplete = true;
+            }
+            Err(e) => {
+                self.findings.push(rules::malformed_container_finding(Some(label), "zip member", &e.to_string()));
+                self.incomplete = true;
+            }
+        }
+    }
+
+    fn tar(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> String {
+        let members = match tar::members(data, self.options.max_members) {
+            Ok(m) => m,
+            Err(e) => {
+                self.findings.push(rules::malformed_container_finding(member, "tar", &e.to_string()));
+                self.incomplete = true;
+                return "tar".into();
+            }
+        };
+        let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+        if torch::LEGACY_TAR_MEMBERS.iter().all(|n| names.contains(n)) {
+            self.legacy_tar(data, &members, member);
+            return "torch-legacy-tar".into();
+        }
+        for m in members.iter().filter(|m| m.is_file) {
+            let label = child(member, &m.name);
+            if m.name.split('/').any(|p| p == "..") || m.name.starts_with('/') {
+                self.findings.push(rules::archive_anomaly_finding(Some(&label), Severity::Medium, format!("tar member {:?} would be written outside the extraction folder", m.name)));
+            }
+            let body = &data[m.offset..m.offset + m.size];
+            let kind = formats::sniff(&body[..body.len().min(PEEK)]);
+            if looks_like_pickle_name(&m.name) || !matches!(kind, Kind::Unknown | Kind::NotModel(_)) {
+                self.artifact(body, Some(&label), depth + 1);
+            }
+        }
+        "tar".into()
+    }
+
+    /// PyTorch 0.1.1's tar layout, read as `torch.serialization._legacy_load` reads it.
+    fn legacy_tar(&mut self, data: &[u8], members: &[tar::Member], member: Option<&str>) {
+        let body = |name: &str| members.iter().find(|m| m.name == name).map(|m| &data[m.offset..m.offset + m.size]);
+        for name in ["sys_info", "pickle"] {
+            if let Some(bytes) = body(name) {
+                self.stream(bytes, 0, Some(&child(member, name)), 0, 0);
+            }
+        }
+        if let Some(bytes) = body("storages") {
+            let label = child(member, "storages");
+            if let Err(why) = self.legacy_storages(bytes, &label) {
+                self.findings.push(rules::malformed_container_finding(Some(&label), "legacy storages record", &why));
+                self.incomplete = true;
+            }
+        }
+        if let Some(bytes) = body("tensors") {
+            let label = child(member, "tensors");
+            if let Err(why) = self.legacy_tensors(bytes, &label) {
+                self.findings.push(rules::malformed_container_finding(Some(&label), "legacy tensors record", &why));
+                self.incomplete = true;
+            }
+        }
+    }
+
+    /// `storages`: a count, then per storage a (key, location, type) pickle and raw data
+    /// (8-byte element count, then the elements), then a pickle of storage views.
+    fn legacy_storages(&mut self, bytes: &[u8], label: &str) -> Result<(), String> {
+        let (count, mut pos) = self.counted_stream(bytes, 0, label)?;
+        for i in 0..count {
+            let step = self.stream(bytes, pos, Some(label), 0, i as usize + 1);
+            pos = step.end.ok_or("a storage header pickle is broken")?;
+            let element_size = match &step.returned {
+                Some(Returned::Seq(items)) => items.iter().find_map(|r| match r {
+                    Returned::Global(path) => torch::storage_element_size(path),
+                    _ => None,
+                }),
+                _ => None,
+            }
+            .ok_or("a storage header names no known storage type")?;
+            let numel = bytes.get(pos..pos + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).ok_or("storage data is truncated")?;
+            let len = numel.checked_mul(element_size).and_then(|n| usize::try_from(n).ok()).ok_or("storage size overflows")?;
+            pos = pos.checked_add(8 + len).filter(|&p| p <= bytes.len()).ok_or("storage data is truncated")?;
+        }
+        self.stream(bytes, pos, Some(label), 0, count as usize + 1).end.ok_or("the storage views pickle is broken")?;
+        Ok(())
+    }
+
+    /// `tensors`: a count, then per tensor a (key, storage id, type) pickle and its geometry.
+    fn legacy_tensors(&mut self, bytes: &[u8], label: &str) -> Result<(), String> {
+        let (count, mut pos) = self.counted_stream(bytes, 0, label)?;
+        for i in 0..count {
+            pos = self.stream(bytes, pos, Some(label), 0, i as usize + 1).end.ok_or("a tensor header pickle is broken")?;
+            let ndim = bytes.get(pos..pos + 4).map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes"))).ok_or("tensor geometry is truncated")?;
+            let ndim = usize::try_from(ndim).map_err(|_| "negative tensor rank")?;
+            pos = ndim.checked_mul(16).and_then(|g| pos.checked_add(8 + g + 8)).filter(|&p| p <= bytes.len()).ok_or("tensor geometry is truncated")?;
+        }
+        Ok(())
+    }
+
+    fn counted_stream(&mut self, bytes: &[u8], pos: usize, label: &str) -> Result<(u64, usize), String> {
+        let step = self.stream(bytes, pos, Some(label), 0, 0);
+        let end = step.end.ok_or("the count pickle is broken")?;
+        match step.returned {
+            Some(Returned::Int(n)) if (0..=1_000_000).contains(&n) => Ok((n as u64, end)),
+            _ => Err("the count pickle does not hold a count".into()),
+        }
+    }
+
+    fn npy(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> String {
+        match numpy::parse(data) {
+            Ok(header) if header.has_object => {
+                let payload = &data[header.data_offset.min(data.len())..];
+                self.pickle_streams(payload, Some(&child(member, "<object array>")), depth + 1);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.findings.push(rules::malformed_container_finding(member, ".npy", &e.to_string()));
+                self.incomplete = true;
+            }
+        }
+        "numpy-npy".into()
+    }
+}
+
+/// `<prefix>/data/<key>`: a raw storage record of a torch archive.
+fn is_tensor_record(name: &str) -> bool {
+    let mut parts = name.rsplit('/');
+    let (Some(key), Some(dir)) = (parts.next(), parts.next()) else { return false };
+    dir == "data" && !key.is_empty() && !key.contains('.')
+}
+
+fn looks_like_pickle_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".npy", ".dill", ".p"].iter().any(|ext| lower.ends_with(ext))
+}
+
+fn describe_anomaly(anomaly: &zip::Anomaly) -> (Severity, String) {
+    use zip::Anomaly::*;
+    match anomaly {
+        DataBeforeArchive { len } => (Severity::Low, format!("{len} bytes precede the archive (they were analysed when they form a pickle)")),
+        LocalNameMismatch { central, local } => {
+            (Severity::Medium, format!("member {central:?} is named {local:?} in its local header: strict readers refuse it, PyTorch reads it by the central name"))
+        }
+        EncryptedFlag { name, flags } => {
+            (Severity::Medium, format!("member {name:?} has the encryption flag set (flags 0x{flags:04x}) though it is readable: PyTorch ignores the flag, many scanners give up"))
+        }
+        UnusualFlags { name, flags } => (Severity::Low, format!("member {name:?} has unusual general-purpose flags 0x{flags:04x}")),
+        DuplicateName { name } => (Severity::Medium, format!("duplicate member name {name:?}: readers disagree on which copy they load (every copy was analysed)")),
+        UnsafeName { name } => (Severity::Medium, format!("member name {name:?} points outside the extraction folder (zip-slip)")),
+        BadLocalHeader { name } => (Severity::Medium, format!("member {name:?} has no valid local header where the central directory points")),
+        TrailingData { len } => (Severity::Low, format!("{len} bytes follow the end of the archive")),
+    }
+}

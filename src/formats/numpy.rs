@@ -1,0 +1,254 @@
+//! NumPy `.npy` headers (format versions 1 to 3), parsed without NumPy: the header is a Python
+//! dict literal; an object dtype anywhere in it means a pickle follows the header.
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyHeader {
+    pub version: (u8, u8),
+    /// Offset of the array data (or the pickle, for object arrays).
+    pub data_offset: usize,
+    pub descr: String,
+    pub has_object: bool,
+    pub shape: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NpyError {
+    NotNpy,
+    Truncated,
+    UnsupportedVersion(u8, u8),
+    BadHeader(String),
+}
+
+impl std::fmt::Display for NpyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NpyError::NotNpy => write!(f, "no .npy magic"),
+            NpyError::Truncated => write!(f, ".npy header runs past the end of the file"),
+            NpyError::UnsupportedVersion(a, b) => write!(f, "unsupported .npy format version {a}.{b}"),
+            NpyError::BadHeader(why) => write!(f, "malformed .npy header: {why}"),
+        }
+    }
+}
+
+pub const MAGIC: &[u8] = b"\x93NUMPY";
+
+pub fn parse(data: &[u8]) -> Result<NpyHeader, NpyError> {
+    if !data.starts_with(MAGIC) {
+        return Err(NpyError::NotNpy);
+    }
+    let (major, minor) = (*data.get(6).ok_or(NpyError::Truncated)?, *data.get(7).ok_or(NpyError::Truncated)?);
+    let (len, start): (usize, usize) = match major {
+        1 => (usize::from(u16::from_le_bytes(data.get(8..10).ok_or(NpyError::Truncated)?.try_into().expect("2 bytes"))), 10),
+        2 | 3 => (u32::from_le_bytes(data.get(8..12).ok_or(NpyError::Truncated)?.try_into().expect("4 bytes")) as usize, 12),
+        _ => return Err(NpyError::UnsupportedVersion(major, minor)),
+    };
+    let raw = data.get(start..start.saturating_add(len)).ok_or(NpyError::Truncated)?;
+    // Version 1 and 2 headers are latin-1, version 3 UTF-8.
+    let text: String = if major == 3 {
+        String::from_utf8(raw.to_vec()).map_err(|_| NpyError::BadHeader("not UTF-8".into()))?
+    } else {
+        raw.iter().map(|&b| char::from(b)).collect()
+    };
+    let literal = Parser { s: text.as_bytes(), i: 0 }.parse_all().map_err(NpyError::BadHeader)?;
+    let Lit::Dict(entries) = literal else { return Err(NpyError::BadHeader("not a dict".into())) };
+    let get = |key: &str| entries.iter().find(|(k, _)| matches!(k, Lit::Str(s) if s == key)).map(|(_, v)| v);
+    let descr_lit = get("descr").ok_or_else(|| NpyError::BadHeader("no 'descr'".into()))?;
+    let shape = match get("shape") {
+        Some(Lit::Tuple(items)) => items.iter().map(|i| if let Lit::Int(n) = i { u64::try_from(*n).unwrap_or(0) } else { 0 }).collect(),
+        _ => Vec::new(),
+    };
+    Ok(NpyHeader { version: (major, minor), data_offset: start + len, descr: descr_lit.to_string(), has_object: dtype_has_object(descr_lit), shape })
+}
+
+/// Whether a dtype description (a type string, or a structured list of fields) holds objects.
+fn dtype_has_object(descr: &Lit) -> bool {
+    match descr {
+        Lit::Str(s) => is_object_code(s),
+        Lit::List(fields) => fields.iter().any(|field| match field {
+            Lit::Tuple(parts) => parts.get(1).is_some_and(dtype_has_object),
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
+fn is_object_code(s: &str) -> bool {
+    let code = s.trim_start_matches(['<', '>', '|', '=']);
+    code.starts_with('O') && code[1..].chars().all(|c| c.is_ascii_digit())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Lit {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    None,
+    Tuple(Vec<Lit>),
+    List(Vec<Lit>),
+    Dict(Vec<(Lit, Lit)>),
+}
+
+impl std::fmt::Display for Lit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lit::Str(s) => write!(f, "'{s}'"),
+            Lit::Int(i) => write!(f, "{i}"),
+            Lit::Bool(b) => write!(f, "{}", if *b { "True" } else { "False" }),
+            Lit::None => write!(f, "None"),
+            Lit::Tuple(items) | Lit::List(items) => {
+                let (open, close) = if matches!(self, Lit::Tuple(_)) { ('(', ')') } else { ('[', ']') };
+                write!(f, "{open}")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                write!(f, "{close}")
+            }
+            Lit::Dict(_) => write!(f, "{{…}}"),
+        }
+    }
+}
+
+/// A parser for the small Python literal subset `.npy` headers use.
+struct Parser<'s> {
+    s: &'s [u8],
+    i: usize,
+}
+
+const MAX_DEPTH: usize = 32;
+
+impl Parser<'_> {
+    fn parse_all(mut self) -> Result<Lit, String> {
+        let v = self.value(0)?;
+        self.ws();
+        if self.i != self.s.len() {
+            return Err(format!("unexpected text at {}", self.i));
+        }
+        Ok(v)
+    }
+
+    fn ws(&mut self) {
+        while self.i < self.s.len() && (self.s[self.i] as char).is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Lit, String> {
+        if depth > MAX_DEPTH {
+            return Err("nested too deeply".into());
+        }
+        self.ws();
+        match self.s.get(self.i).copied() {
+            Some(q @ (b'\'' | b'"')) => {
+                let start = self.i + 1;
+                let end = self.s[start..].iter().position(|&c| c == q).ok_or("unterminated string")? + start;
+                self.i = end + 1;
+                Ok(Lit::Str(String::from_utf8_lossy(&self.s[start..end]).into_owned()))
+            }
+            Some(b'(') => self.seq(b')', depth).map(Lit::Tuple),
+            Some(b'[') => self.seq(b']', depth).map(Lit::List),
+            Some(b'{') => {
+                self.i += 1;
+                let mut entries = Vec::new();
+                loop {
+                    self.ws();
+                    if self.s.get(self.i) == Some(&b'}') {
+                        self.i += 1;
+                        return Ok(Lit::Dict(entries));
+                    }
+                    let k = self.value(depth + 1)?;
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b':') {
+                        return Err("expected ':'".into());
+                    }
+                    self.i += 1;
+                    let v = self.value(depth + 1)?;
+                    entries.push((k, v));
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {}
+                        _ => return Err("expected ',' or '}'".into()),
+                    }
+                }
+            }
+            Some(c) if c == b'-' || c.is_ascii_digit() => {
+                let start = self.i;
+                self.i += 1;
+                while self.i < self.s.len() && (self.s[self.i].is_ascii_digit() || self.s[self.i] == b'L') {
+                    self.i += 1;
+                }
+                let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or_default().trim_end_matches('L');
+                text.parse().map(Lit::Int).map_err(|_| format!("bad integer {text}"))
+            }
+            _ => {
+                for (word, lit) in [("True", Lit::Bool(true)), ("False", Lit::Bool(false)), ("None", Lit::None)] {
+                    if self.s[self.i..].starts_with(word.as_bytes()) {
+                        self.i += word.len();
+                        return Ok(lit);
+                    }
+                }
+                Err(format!("unexpected character at {}", self.i))
+            }
+        }
+    }
+
+    fn seq(&mut self, close: u8, depth: usize) -> Result<Vec<Lit>, String> {
+        self.i += 1;
+        let mut items = Vec::new();
+        loop {
+            self.ws();
+            if self.s.get(self.i) == Some(&close) {
+                self.i += 1;
+                return Ok(items);
+            }
+            items.push(self.value(depth + 1)?);
+            self.ws();
+            match self.s.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(c) if *c == close => {}
+                _ => return Err("expected ',' or a closing bracket".into()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn npy(version: u8, header: &str) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.push(version);
+        out.push(0);
+        if version == 1 {
+            out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        } else {
+            out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        }
+        out.extend_from_slice(header.as_bytes());
+        out
+    }
+
+    #[test]
+    fn numeric_and_object_headers() {
+        let h = parse(&npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }          \n")).unwrap();
+        assert!(!h.has_object);
+        assert_eq!(h.shape, vec![3, 2]);
+        let h = parse(&npy(2, "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }\n")).unwrap();
+        assert!(h.has_object);
+        let h = parse(&npy(3, "{'descr': [('w', '|O'), ('x', '<f8')], 'fortran_order': False, 'shape': (1,), }\n")).unwrap();
+        assert!(h.has_object);
+        let h = parse(&npy(1, "{'descr': [('O', '<f8')], 'fortran_order': False, 'shape': (1,), }\n")).unwrap();
+        assert!(!h.has_object, "a field named O is not an object field");
+    }
+
+    #[test]
+    fn malformed_headers() {
+        assert_eq!(parse(b"\x93NUMPY\x09\x00"), Err(NpyError::UnsupportedVersion(9, 0)));
+        assert_eq!(parse(b"\x93NUMPY\x01\x00\xff\x00{"), Err(NpyError::Truncated));
+        assert!(matches!(parse(&npy(1, "{'descr': ")), Err(NpyError::BadHeader(_))));
+    }
+}
