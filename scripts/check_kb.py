@@ -12,8 +12,9 @@ MODULE:QUALNAME or MODULE:*; ids are unique kebab-case; behaviours and severitie
 come from the fixed sets; alias keys and values are module names, with no chains,
 and no target spells an aliased (non-canonical) module; no duplicate targets; no
 allowlist target is matched by a dangerous entry (it would be dead, because
-dangerous entries are checked first); every [[loader]] target is itself
-dangerous; decoders use a known transform and are not dangerous.
+dangerous entries are checked first, with the dotted-path semantics of
+src/kb/mod.rs); `walk` is a boolean on single-name entries; every [[loader]]
+target is itself dangerous; decoders use a known transform and are not dangerous.
 
 --globals only parses files (pickletools.genops plus a small stack model for
 STACK_GLOBAL operands); it never unpickles anything. It understands raw pickles,
@@ -55,9 +56,19 @@ LOADER_INPUTS = {"bytes", "file", "path", "path-or-file"}
 
 
 class KB:
+    """Classification with the same semantics as src/kb/mod.rs.
+
+    A dangerous target `module:*` is the dotted path `module`, `module:Name` the path `module.Name`;
+    a global `module.name` matches when its path equals that path or starts with it plus a dot (so
+    attribute paths and submodules below it match too), and the longest matching path wins. An
+    entry with `walk = true` matches only `module` + a name whose first component is `Name` (an
+    attribute walk), never the submodule `module.Name`. Allowlist targets match exactly;
+    `module:*` allowlists the module tree.
+    """
+
     def __init__(self, dangerous: dict, frameworks: dict):
         self.aliases: dict[str, str] = dangerous.get("aliases", {})
-        self.dangerous = [(e["target"], c) for c in dangerous["category"] for e in c["entries"]]
+        self.dangerous = [(e["target"], e, c) for c in dangerous["category"] for e in c["entries"]]
         self.allow = [(e["target"], fw["id"]) for fw in frameworks["framework"] for e in fw["entries"]]
 
     def canon(self, module: str) -> str:
@@ -72,11 +83,18 @@ class KB:
         return module, name
 
     @staticmethod
-    def dangerous_matches(target: str, module: str, name: str) -> bool:
+    def path_key(target: str) -> str:
+        module, name = KB.split(target)
+        return module if name == "*" else f"{module}.{name}"
+
+    @staticmethod
+    def dangerous_matches(target: str, entry: dict, module: str, name: str) -> bool:
         tm, tn = KB.split(target)
-        if tn == "*":
-            return module == tm or module.startswith(tm + ".")
-        return module == tm and (name == tn or name.startswith(tn + "."))
+        if entry.get("walk"):
+            return module == tm and name.split(".")[0] == tn
+        key = KB.path_key(target)
+        path = f"{module}.{name}" if name else module
+        return path == key or path.startswith(key + ".")
 
     @staticmethod
     def allow_matches(target: str, module: str, name: str) -> bool:
@@ -88,10 +106,10 @@ class KB:
     def classify(self, module: str, name: str) -> tuple[str, str | None]:
         """Return ('dangerous', category id) / ('allowed', framework id) / ('unknown', None)."""
         module = self.canon(module)
-        hits = [(t, c) for t, c in self.dangerous if self.dangerous_matches(t, module, name)]
+        hits = [(t, e, c) for t, e, c in self.dangerous if self.dangerous_matches(t, e, module, name)]
         if hits:
-            # most specific entry wins: exact module over prefix, longer qualname over shorter
-            t, c = max(hits, key=lambda h: (not h[0].endswith(":*"), len(h[0])))
+            # the longest matching path wins; walk entries only when no path entry matches
+            t, e, c = max(hits, key=lambda h: (not h[1].get("walk"), len(KB.path_key(h[0]))))
             return "dangerous", c["id"]
         for t, fw in self.allow:
             if self.allow_matches(t, module, name):
@@ -145,8 +163,10 @@ def validate(dangerous: dict, frameworks: dict) -> list[str]:
                 err(f"category {cid}: {t} has no why")
             if "severity" in e and e["severity"] not in SEVERITIES:
                 err(f"category {cid}: {t} severity {e['severity']!r}")
-            if set(e) - {"target", "why", "severity"}:
-                err(f"category {cid}: {t} has unknown keys {sorted(set(e) - {'target', 'why', 'severity'})}")
+            if set(e) - {"target", "why", "severity", "walk"}:
+                err(f"category {cid}: {t} has unknown keys {sorted(set(e) - {'target', 'why', 'severity', 'walk'})}")
+            if "walk" in e and (not isinstance(e["walk"], bool) or t.endswith(":*") or "." in t.split(":")[1]):
+                err(f"category {cid}: {t}: walk must be a boolean on a single-component name")
             if t in seen:
                 err(f"dangerous target {t} listed twice")
             seen.add(t)
@@ -178,16 +198,11 @@ def validate(dangerous: dict, frameworks: dict) -> list[str]:
         if t in seen:
             err(f"{t} is both dangerous and allowlisted")
             continue
-        if n == "*":
-            hits = []
-            for d, _ in kb.dangerous:
-                dm, dn = KB.split(d)
-                inside = dm == m or dm.startswith(m + ".")
-                covering = dn == "*" and m.startswith(dm + ".")
-                if inside or covering:
-                    hits.append(d)
+        if n == "*":  # an allowlisted tree must not contain or sit inside a dangerous path
+            hits = [d for d, e, _ in kb.dangerous if not e.get("walk")
+                    and (KB.path_key(d) == m or KB.path_key(d).startswith(m + ".") or m.startswith(KB.path_key(d) + "."))]
         else:
-            hits = [d for d, _ in kb.dangerous if KB.dangerous_matches(d, m, n)]
+            hits = [d for d, e, _ in kb.dangerous if KB.dangerous_matches(d, e, m, n)]
         if hits:
             err(f"allowlist target {t} is shadowed by dangerous {hits}")
 
@@ -196,7 +211,7 @@ def validate(dangerous: dict, frameworks: dict) -> list[str]:
         if d.get("transform") not in TRANSFORMS:
             err(f"decoder {d.get('target')}: transform {d.get('transform')!r}")
         m, n = KB.split(d.get("target", ":"))
-        if any(KB.dangerous_matches(t, m, n) for t, _ in kb.dangerous):
+        if any(KB.dangerous_matches(t, e, m, n) for t, e, _ in kb.dangerous):
             err(f"decoder {d.get('target')} is also matched by a dangerous entry")
     for ld in dangerous.get("loader", []):
         t = ld.get("target", "")
@@ -206,7 +221,7 @@ def validate(dangerous: dict, frameworks: dict) -> list[str]:
         if not isinstance(ld.get("arg"), int) or ld["arg"] < 0:
             err(f"loader {t}: arg must be a non-negative integer")
         m, n = KB.split(t)
-        if not any(KB.dangerous_matches(dt, m, n) for dt, _ in kb.dangerous):
+        if not any(KB.dangerous_matches(dt, e, m, n) for dt, e, _ in kb.dangerous):
             err(f"loader {t} is not a dangerous target")
     return errors
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// Extensions scanned when walking a folder (files named explicitly are always scanned).
 pub const MODEL_EXTENSIONS: &[&str] = &[
     "pkl", "pickle", "pt", "pth", "bin", "ckpt", "joblib", "npy", "npz", "dill", "mar", "pt2", "safetensors", "tar", "zip", "gz", "bz2",
-    "xz", "lzma", "7z", "ptl", "data", "dat", "model", "sav", "pyt", "p",
+    "xz", "lzma", "lz4", "z", "7z", "ptl", "data", "dat", "model", "sav", "pyt", "p",
 ];
 
 #[derive(Debug, Clone)]

@@ -150,14 +150,20 @@ impl Session<'_> {
     pub(crate) fn stream(&mut self, data: &[u8], pos: usize, member: Option<&str>, depth: usize, index: usize) -> StreamStep {
         let options = self.options;
         let mut nested_findings = Vec::new();
+        let nested_incomplete = std::cell::Cell::new(false);
         let nested = |payload: &[u8], label: &str| -> (Vec<Finding>, bool) {
             if depth + 1 > options.max_nesting {
                 let f = Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("nested pickles deeper than {} levels were not analysed", options.max_nesting))
                     .at(Some(label), None, None);
+                nested_incomplete.set(true);
                 return (vec![f], true);
             }
             let mut inner = Session { options, file_name: None, findings: Vec::new(), incomplete: false, streams: 0, opcodes: 0 };
-            inner.pickle_streams(payload, Some(label), depth + 1);
+            // Loaders such as torch.load accept archives as well as raw pickles.
+            inner.artifact(payload, Some(label), depth + 1);
+            if inner.incomplete {
+                nested_incomplete.set(true);
+            }
             (inner.findings, inner.incomplete)
         };
         let mut facts = Facts::new(Kb::builtin());
@@ -178,7 +184,7 @@ impl Session<'_> {
             inline_arrays: report.inline_arrays,
             had_content: !facts.is_empty(),
         };
-        if report.error.is_some() || report.budget_exhausted {
+        if report.error.is_some() || report.budget_exhausted || nested_incomplete.get() {
             self.incomplete = true;
         }
         self.findings.append(&mut nested_findings);

@@ -44,6 +44,10 @@ pub struct DangerEntry {
     pub why: String,
     #[serde(default)]
     pub severity: Option<Severity>,
+    /// Matches only an attribute walk written into a global's name (`numpy` + `_core.x`), not
+    /// the submodule of the same name imported directly (`numpy._core.multiarray` + `x`).
+    #[serde(default)]
+    pub walk: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +63,10 @@ pub struct Loader {
     pub target: String,
     pub input: String,
     pub arg: usize,
+    /// The framework itself writes this call (tensors pickled with plain pickle): when the
+    /// embedded payload was analysed and holds only data, the call is not a finding.
+    #[serde(default)]
+    pub framework_rebuild: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +123,8 @@ pub struct Kb {
     pub decoders: Vec<Decoder>,
     /// Full dotted path (module and name) -> (category index, entry index).
     danger_paths: HashMap<String, (usize, usize)>,
+    /// Attribute-walk entries: (module, first name component) -> (category index, entry index).
+    danger_walks: HashMap<(String, String), (usize, usize)>,
     /// Exact allowlisted "module:name" -> (framework index, entry index).
     allow_exact: HashMap<(String, String), (usize, usize)>,
     /// Allowlisted module trees ("module:*").
@@ -133,9 +143,14 @@ impl Kb {
         let d: DangerousFile = toml::from_str(dangerous).map_err(|e| format!("dangerous.toml: {e}"))?;
         let f: FrameworksFile = toml::from_str(frameworks).map_err(|e| format!("frameworks.toml: {e}"))?;
         let mut danger_paths = HashMap::new();
+        let mut danger_walks = HashMap::new();
         for (ci, cat) in d.category.iter().enumerate() {
             for (ei, entry) in cat.entries.iter().enumerate() {
                 let (module, name) = split_target(&entry.target)?;
+                if entry.walk {
+                    danger_walks.entry((module.to_string(), name.to_string())).or_insert((ci, ei));
+                    continue;
+                }
                 let path = if name == "*" { module.to_string() } else { format!("{module}.{name}") };
                 danger_paths.entry(path).or_insert((ci, ei));
             }
@@ -161,6 +176,7 @@ impl Kb {
             loaders: d.loader,
             decoders: d.decoder,
             danger_paths,
+            danger_walks,
             allow_exact,
             allow_modules,
         })
@@ -211,6 +227,13 @@ impl Kb {
         }
         if let Some(danger) = self.danger_for_path(&path) {
             return Class::Dangerous(danger);
+        }
+        let first = name.split('.').next().unwrap_or_default();
+        if let Some(&(ci, ei)) = self.danger_walks.get(&(module.clone(), first.to_string())) {
+            let category = &self.categories[ci];
+            let entry = &category.entries[ei];
+            let severity = entry.severity.unwrap_or(category.severity);
+            return Class::Dangerous(Danger { category, entry, severity, via_attribute_path: name.contains('.') });
         }
         if let Some(&(fi, ei)) = self.allow_exact.get(&(module.clone(), name.to_string())) {
             return Class::Allowed { framework: &self.frameworks[fi], entry: &self.frameworks[fi].entries[ei] };
@@ -307,6 +330,12 @@ mod tests {
         let Class::Dangerous(d) = kb().classify("pathlib", "os.system") else { panic!("not flagged") };
         assert!(d.via_attribute_path);
         assert!(matches!(kb().classify("tempfile", "_os.system"), Class::Dangerous(_)));
+    }
+
+    #[test]
+    fn walk_entries_match_attribute_paths_only() {
+        assert!(matches!(kb().classify("numpy", "_core.multiarray._reconstruct"), Class::Dangerous(_)));
+        assert!(!matches!(kb().classify("numpy._core.multiarray", "_reconstruct"), Class::Dangerous(_)));
     }
 
     #[test]

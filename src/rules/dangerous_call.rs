@@ -1,6 +1,6 @@
 //! `dangerous-call`: a callable from the knowledge base invoked by any call form, named directly.
 
-use super::{arguments, call_text, category_explanation, is_direct, owned_by_other_rule, rule_meta, target_path, StreamContext};
+use super::{resolves_to_allowed, arguments, call_text, category_explanation, is_direct, owned_by_other_rule, rule_meta, target_path, StreamContext};
 use crate::kb::Class;
 use crate::model::{Confidence, Finding};
 
@@ -14,7 +14,7 @@ rule_meta!(
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     for kept in &cx.facts.calls {
         let Class::Dangerous(danger) = kept.class else { continue };
-        if owned_by_other_rule(&danger.category.id) || cx.chain_links.contains(&kept.call.id) || !is_direct(kept) {
+        if owned_by_other_rule(&danger.category.id) || cx.chain_links.contains(&kept.call.id) || resolves_to_allowed(kept, cx.facts.kb) || !is_direct(kept) {
             continue;
         }
         let call = call_text(kept);

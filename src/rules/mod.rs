@@ -140,6 +140,16 @@ pub fn check_stream(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     resource_expansion::check(cx, out);
 }
 
+/// Whether a lookup call (getattr, import_module…) resolved to a callable the allowlist covers:
+/// `getattr(zoneinfo.ZoneInfo, '_unpickle')` is how pandas pickles time zones.
+pub fn resolves_to_allowed(kept: &KeptCall<'_, '_>, kb: &crate::kb::Kb) -> bool {
+    let Some(folded) = &kept.call.folded else { return false };
+    match crate::formats::pickle::semantics::resolve(folded) {
+        Some(crate::formats::pickle::semantics::Resolved::Callable(t)) => matches!(kb.classify(&t.module, &t.name), crate::kb::Class::Allowed { .. }),
+        _ => false,
+    }
+}
+
 /// Ids of the calls whose results feed a dangerous call's callee (getattr results, partial and
 /// methodcaller makers, import calls): reported as the chain of that call, not on their own.
 pub fn chain_links(facts: &Facts<'_, '_>) -> HashSet<u32> {

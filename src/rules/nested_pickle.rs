@@ -33,14 +33,18 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
                 let label = format!("{}nested@{}", cx.member.map(|m| format!("{m}/")).unwrap_or_default(), kept.call.offset);
                 let (inner, incomplete) = (cx.nested)(payload, &label);
                 let worst = inner.iter().map(|f| f.severity).max();
-                let summary = match worst {
-                    Some(Severity::High | Severity::Critical) => "the embedded pickle is malicious (see the findings under it)".to_string(),
-                    _ if incomplete => "the embedded pickle could not be fully analysed".to_string(),
-                    Some(_) => "the embedded pickle has lesser findings".to_string(),
-                    None => "the embedded pickle holds only data".to_string(),
+                // The embedded payload was analysed like any file: the loader call is as
+                // dangerous as what it loads.
+                // A framework's own rebuild of analysed, data-only bytes is data; any other
+                // deserializer called during a load is reported at its knowledge-base severity.
+                let rebuild = loader.is_some_and(|l| l.framework_rebuild);
+                let (severity, summary) = match worst {
+                    Some(Severity::High | Severity::Critical) => (Severity::Critical, "the embedded pickle is malicious (see the findings under it)"),
+                    _ if incomplete => (danger.severity, "the embedded pickle could not be fully analysed"),
+                    _ if rebuild => (Severity::Low, "the embedded pickle was analysed and holds only data"),
+                    _ => (danger.severity, "the embedded pickle was analysed (see any findings under it)"),
                 };
-                let severity = if worst >= Some(Severity::High) { Severity::Critical } else { danger.severity.max(Severity::High) };
-                (severity, format!("loading this file unpickles {} embedded bytes with {}: {summary}", payload.len(), target_path(kept)), inner)
+                (severity, format!("loading this file deserializes {} embedded bytes with {}: {summary}", payload.len(), target_path(kept)), inner)
             }
             Some(Value::Str(path)) => (
                 danger.severity.max(Severity::High),
@@ -80,6 +84,24 @@ mod tests {
         assert_eq!(outer.severity, Severity::Critical);
         let inner = f.iter().find(|f| f.rule == "dangerous-call").expect("inner payload scanned");
         assert!(inner.location.member.as_deref().unwrap_or_default().starts_with("nested@"));
+    }
+
+    #[test]
+    fn data_only_payload_is_low_only_for_framework_rebuilds() {
+        let inner = b"\x80\x04]\x94(K\x01K\x02e.";
+        let wrap = |loader: &[u8]| {
+            let mut data = b"\x80\x03c".to_vec();
+            data.extend_from_slice(loader);
+            data.push(b'C');
+            data.push(inner.len() as u8);
+            data.extend_from_slice(inner);
+            data.extend_from_slice(b"\x85R.");
+            data
+        };
+        let f = findings_of(&wrap(b"torch.storage\n_load_from_bytes\n"));
+        assert_eq!(f.iter().find(|f| f.rule == "nested-pickle").expect("reported").severity, Severity::Low, "{f:#?}");
+        let f = findings_of(&wrap(b"_pickle\nloads\n"));
+        assert!(f.iter().find(|f| f.rule == "nested-pickle").expect("reported").severity >= Severity::High, "{f:#?}");
     }
 
     #[test]

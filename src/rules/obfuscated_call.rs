@@ -1,7 +1,7 @@
 //! `obfuscated-call`: a dangerous callable reached through lookups, wrappers, computed names,
 //! extension codes, attribute paths or functions that call their arguments.
 
-use super::{arguments, category_explanation, indirection, is_direct, owned_by_other_rule, render_effective, rule_meta, target_path, call_text, StreamContext};
+use super::{resolves_to_allowed, arguments, category_explanation, indirection, is_direct, owned_by_other_rule, render_effective, rule_meta, target_path, call_text, StreamContext};
 use crate::kb::Class;
 use crate::model::{Confidence, Finding, Severity};
 
@@ -15,7 +15,7 @@ rule_meta!(
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     for kept in &cx.facts.calls {
         let Class::Dangerous(danger) = kept.class else { continue };
-        if owned_by_other_rule(&danger.category.id) || cx.chain_links.contains(&kept.call.id) || is_direct(kept) {
+        if owned_by_other_rule(&danger.category.id) || cx.chain_links.contains(&kept.call.id) || resolves_to_allowed(kept, cx.facts.kb) || is_direct(kept) {
             continue;
         }
         let effective = render_effective(kept);

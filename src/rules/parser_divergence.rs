@@ -3,7 +3,7 @@
 //! because they exist to hide opcodes from pickletools-based scanners.
 
 use super::{rule_meta, StreamContext};
-use crate::formats::pickle::DivergenceKind;
+use crate::formats::pickle::{DivergenceKind, MachineErrorKind, ReadErrorKind};
 use crate::model::{Confidence, Finding, Severity};
 
 rule_meta!(
@@ -14,7 +14,13 @@ rule_meta!(
 );
 
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
+    let truncated = matches!(&cx.report.error, Some(e) if matches!(e.kind, MachineErrorKind::Read(ReadErrorKind::Truncated { .. })));
     for divergence in &cx.report.divergences {
+        if truncated && matches!(divergence.kind, DivergenceKind::FrameOverrun { .. }) {
+            // A truncated file's last frame always overruns: that is the truncation, reported
+            // as such, not a differential.
+            continue;
+        }
         let (severity, opcode, message) = match &divergence.kind {
             DivergenceKind::FrameStraddle { frame_end } => (
                 Severity::Medium,
@@ -23,6 +29,11 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
                     "an opcode runs past the end of its FRAME (which ends at byte {}): the C unpickler reads straight through while pickle.py rejects the stream and frame-aware tools resume at the frame end; both readings were analysed",
                     frame_end
                 ),
+            ),
+            DivergenceKind::FrameOverrun { declared, available } => (
+                Severity::Medium,
+                Some("FRAME"),
+                format!("a FRAME declares {declared} bytes but only {available} follow: the C unpickler refuses the stream, pickle.py loads it (it was analysed as pickle.py reads it)"),
             ),
             DivergenceKind::FrameBeforeEndOfFrame => (
                 Severity::Medium,

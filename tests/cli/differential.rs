@@ -13,8 +13,6 @@ const DOCUMENTED_DIVERGENCES: &[(&str, &str)] = &[
     ("pickle/evasive/int_base_prefixes_p0.pkl", "INT is read with C strtol in base 0 (0x1F, 010 octal); pickletools uses int(s) in base 10"),
     ("pickle/evasive/int_bool_forms_p0.pkl", "C's load_int makes any 3-byte line holding 0 or 1 (+1, -0) a bool; pickletools only 00 and 01"),
     ("pickle/evasive/global_backslash_escape_p0.pkl", "pickletools escape-decodes GLOBAL operands; _pickle takes them verbatim"),
-    ("pickle/evasive/frame_overrun_p4.pkl", "C's load_frame requires the whole declared frame to be present; pickletools reads FRAME as a plain opcode"),
-    ("pickle/evasive/truncated_benign_p4.pkl", "C's load_frame requires the whole declared frame to be present; pickletools reads FRAME as a plain opcode"),
 ];
 
 #[derive(Debug, PartialEq)]

@@ -697,7 +697,8 @@ impl<'a> Machine<'a, '_, '_> {
         let data = self.reader.data();
         let truncated = || MachineErrorKind::Read(ReadErrorKind::Truncated { opcode: Some(Opcode::BUILD) });
         let mut pos = self.reader.position();
-        if inline.aligned {
+        // joblib pads only raw arrays; object arrays are a plain nested pickle.
+        if inline.aligned && inline.layout != ArrayData::Pickle {
             let padding = usize::from(*data.get(pos).ok_or_else(truncated)?);
             pos = pos.checked_add(1 + padding).filter(|&p| p <= data.len()).ok_or_else(truncated)?;
         }

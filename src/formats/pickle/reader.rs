@@ -62,6 +62,10 @@ pub enum DivergenceKind {
     FrameStraddle { frame_end: usize },
     /// A FRAME starts before the previous one was consumed: `pickle.py` rejects this.
     FrameBeforeEndOfFrame,
+    /// A FRAME declares more bytes than the data holds: `_pickle` refuses the stream,
+    /// `pickle.py` reads the short frame and goes on. Reading goes on, so that what the
+    /// tolerant reader would run is analysed.
+    FrameOverrun { declared: u64, available: u64 },
     /// A protocol-0 integer written in a form `pickletools` cannot parse (`0x…`, `0o…`, `1_0`,
     /// padding, or a leading-zero octal that C's `strtol` reads in base 8).
     NonDecimalInt,
@@ -84,8 +88,6 @@ pub enum ReadErrorKind {
     MissingNewline(Opcode),
     /// An operand that `_pickle` refuses (message says which and why).
     BadOperand { opcode: Opcode, why: String },
-    /// A FRAME whose declared length runs past the end of the input.
-    FrameTooLong { declared: u64 },
 }
 
 impl fmt::Display for ReadErrorKind {
@@ -101,9 +103,6 @@ impl fmt::Display for ReadErrorKind {
                 write!(f, "{} argument is not terminated by a newline", op.name())
             }
             ReadErrorKind::BadOperand { opcode, why } => write!(f, "{}: {why}", opcode.name()),
-            ReadErrorKind::FrameTooLong { declared } => {
-                write!(f, "FRAME declares {declared} bytes, more than the data holds")
-            }
         }
     }
 }
@@ -188,13 +187,13 @@ impl<'a> Reader<'a> {
         }
         if let Arg::FrameLen(declared) = arg {
             let available = (self.data.len() - end) as u64;
-            if declared > available {
-                return Err(ReadError { offset, kind: ReadErrorKind::FrameTooLong { declared } });
-            }
             if self.frame_end.is_some_and(|frame_end| frame_end > offset) {
                 self.diverge(offset, DivergenceKind::FrameBeforeEndOfFrame);
             }
-            self.frame_end = Some(end + declared as usize);
+            if declared > available {
+                self.diverge(offset, DivergenceKind::FrameOverrun { declared, available });
+            }
+            self.frame_end = Some(end + declared.min(available) as usize);
         }
         self.pos = end;
         Ok(Op { offset, opcode, arg, len: end - offset })
@@ -836,9 +835,11 @@ mod tests {
     }
 
     #[test]
-    fn frame_longer_than_data_is_an_error() {
-        let e = Reader::new(b"\x95\xff\x00\x00\x00\x00\x00\x00\x00N.", 0).next_op().unwrap_err();
-        assert!(matches!(e.kind, ReadErrorKind::FrameTooLong { .. }));
+    fn frame_longer_than_data_is_read_through_and_recorded() {
+        let mut r = Reader::new(b"\x95\xff\x00\x00\x00\x00\x00\x00\x00N.", 0);
+        r.next_op().unwrap();
+        assert_eq!(r.next_op().unwrap().opcode, Opcode::NONE);
+        assert_eq!(r.divergences()[0].kind, DivergenceKind::FrameOverrun { declared: 255, available: 2 });
     }
 
     #[test]
