@@ -12,7 +12,11 @@ struct Listing {
     notes: BTreeMap<usize, Vec<String>>,
 }
 
-const LIMITS: RenderLimits = RenderLimits { max_str: 60, max_items: 6, max_depth: 5 };
+const LIMITS: RenderLimits = RenderLimits {
+    max_str: 60,
+    max_items: 6,
+    max_depth: 5,
+};
 
 impl<'a> Observer<'a> for Listing {
     fn on_op(&mut self, op: &Op<'a>) {
@@ -23,7 +27,13 @@ impl<'a> Observer<'a> for Listing {
             Arg::BigInt(s) => s.to_string(),
             Arg::LongBytes(b) if b.len() <= 256 => crate::formats::pickle::reader::long_to_decimal(b),
             Arg::LongBytes(b) => format!("<{}-byte int>", b.len()),
-            Arg::Bool(b) => if *b { "True".into() } else { "False".into() },
+            Arg::Bool(b) => {
+                if *b {
+                    "True".into()
+                } else {
+                    "False".into()
+                }
+            }
             Arg::Float(f) => render(&Value::Float(*f), LIMITS),
             Arg::Text(t) => crate::formats::pickle::value::repr_str(t, LIMITS.max_str),
             Arg::Str8(b) | Arg::Bytes(b) => crate::formats::pickle::value::repr_bytes(b, LIMITS.max_str),
@@ -31,12 +41,16 @@ impl<'a> Observer<'a> for Listing {
             Arg::Proto(p) => p.to_string(),
             Arg::FrameLen(n) => n.to_string(),
         };
-        self.lines.push((op.offset, format!("{:>8}: {:<16} {arg}", op.offset, op.opcode.name())));
+        self.lines
+            .push((op.offset, format!("{:>8}: {:<16} {arg}", op.offset, op.opcode.name())));
     }
 
     fn on_global(&mut self, global: &Rc<Global>) {
         if let Some((m, n)) = &global.renamed_from {
-            self.notes.entry(global.offset).or_default().push(format!("imports {} (renamed from {m}.{n})", global.path()));
+            self.notes
+                .entry(global.offset)
+                .or_default()
+                .push(format!("imports {} (renamed from {m}.{n})", global.path()));
         }
     }
 
@@ -55,10 +69,11 @@ impl<'a> Observer<'a> for Listing {
     }
 
     fn on_build(&mut self, offset: usize, target: &Value<'a>, state: &Value<'a>) {
-        self.notes
-            .entry(offset)
-            .or_default()
-            .push(format!("sets state of {} to {}", render(target, LIMITS), render(state, LIMITS)));
+        self.notes.entry(offset).or_default().push(format!(
+            "sets state of {} to {}",
+            render(target, LIMITS),
+            render(state, LIMITS)
+        ));
     }
 }
 
@@ -68,10 +83,17 @@ pub fn disassemble(data: &[u8], limits: &Limits) -> String {
     let mut pos = 0;
     let mut index = 0;
     while pos < data.len() {
-        let mut listing = Listing { lines: Vec::new(), notes: BTreeMap::new() };
+        let mut listing = Listing {
+            lines: Vec::new(),
+            notes: BTreeMap::new(),
+        };
         let report = run_stream(data, pos, limits, &mut listing);
         if index > 0 && report.error.is_some() && report.globals == 0 && report.calls == 0 {
-            let _ = writeln!(out, "-- {} bytes after the last STOP are not a pickle", data.len() - pos);
+            let _ = writeln!(
+                out,
+                "-- {} bytes after the last STOP are not a pickle",
+                data.len() - pos
+            );
             break;
         }
         let _ = writeln!(out, "-- pickle {} at byte {}", index, pos);
@@ -84,7 +106,11 @@ pub fn disassemble(data: &[u8], limits: &Limits) -> String {
             }
         }
         for divergence in &report.divergences {
-            let _ = writeln!(out, "-- divergence at byte {}: {:?}", divergence.offset, divergence.kind);
+            let _ = writeln!(
+                out,
+                "-- divergence at byte {}: {:?}",
+                divergence.offset, divergence.kind
+            );
         }
         if let Some(error) = &report.error {
             let _ = writeln!(out, "-- stopped: {error}");

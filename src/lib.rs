@@ -3,11 +3,11 @@
 //!
 //! The analysis core ([`analyze`]) takes bytes and returns findings; it does no I/O.
 
-pub mod formats;
 pub mod analyze;
+pub mod disasm;
+pub mod formats;
 pub mod kb;
 pub mod model;
-pub mod rules;
-pub mod disasm;
 pub mod report;
+pub mod rules;
 pub mod scan;

@@ -10,8 +10,36 @@ use std::path::{Path, PathBuf};
 
 /// Extensions scanned when walking a folder (files named explicitly are always scanned).
 pub const MODEL_EXTENSIONS: &[&str] = &[
-    "pkl", "pickle", "pt", "pth", "bin", "ckpt", "joblib", "npy", "npz", "dill", "mar", "pt2", "safetensors", "tar", "zip", "gz", "bz2",
-    "xz", "lzma", "lz4", "z", "7z", "ptl", "data", "dat", "model", "sav", "pyt", "p",
+    "pkl",
+    "pickle",
+    "pt",
+    "pth",
+    "bin",
+    "ckpt",
+    "joblib",
+    "npy",
+    "npz",
+    "dill",
+    "mar",
+    "pt2",
+    "safetensors",
+    "tar",
+    "zip",
+    "gz",
+    "bz2",
+    "xz",
+    "lzma",
+    "lz4",
+    "z",
+    "zlib",
+    "7z",
+    "ptl",
+    "data",
+    "dat",
+    "model",
+    "sav",
+    "pyt",
+    "p",
 ];
 
 #[derive(Debug, Clone)]
@@ -24,7 +52,11 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions { analyze: AnalyzeOptions::default(), fail_on: Some(Severity::High), jobs: 0 }
+        ScanOptions {
+            analyze: AnalyzeOptions::default(),
+            fail_on: Some(Severity::High),
+            jobs: 0,
+        }
     }
 }
 
@@ -120,7 +152,12 @@ pub fn has_model_extension(path: &Path) -> bool {
 
 /// Scans the given files in parallel; results come back sorted by path.
 pub fn scan_files(paths: &[PathBuf], options: &ScanOptions) -> ScanOutcome {
-    let work = || paths.par_iter().map(|p| scan_file(p, &options.analyze)).collect::<Vec<_>>();
+    let work = || {
+        paths
+            .par_iter()
+            .map(|p| scan_file(p, &options.analyze))
+            .collect::<Vec<_>>()
+    };
     let mut files = match rayon::ThreadPoolBuilder::new().num_threads(options.jobs).build() {
         Ok(pool) => pool.install(work),
         Err(_) => work(),

@@ -23,8 +23,16 @@ impl Session<'_> {
     pub(crate) fn artifact(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> String {
         if depth > self.options.max_container_depth {
             self.findings.push(
-                Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("containers nested deeper than {} levels were not opened", self.options.max_container_depth))
-                    .at(member, None, None),
+                Finding::new(
+                    "limit-exceeded",
+                    Severity::Low,
+                    Confidence::High,
+                    format!(
+                        "containers nested deeper than {} levels were not opened",
+                        self.options.max_container_depth
+                    ),
+                )
+                .at(member, None, None),
             );
             self.incomplete = true;
             return "nested".into();
@@ -32,32 +40,38 @@ impl Session<'_> {
         match formats::sniff(data) {
             Kind::Pickle => self.pickle_file(data, member, depth),
             Kind::Zip => self.zip(data, member, depth),
-            Kind::Compressed(codec) => match decompress(codec, data, self.options.max_decompressed) {
+            Kind::Compressed(codec) => match decompress(codec, data, self.decompression_cap(data.len())) {
                 Ok(inner) => format!("{}/{}", codec.name(), self.artifact(&inner, member, depth + 1)),
                 Err(DecompressError::TooLarge { cap }) => {
                     self.findings.push(
-                        Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("{} data decompresses to more than {cap} bytes (a decompression bomb, or a file too large to analyse)", codec.name()))
+                        Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("{} data of {} bytes decompresses to more than {cap} bytes (a decompression bomb, or a file too large to analyse)", codec.name(), data.len()))
                             .at(member, None, None),
                     );
                     self.incomplete = true;
                     codec.name().into()
                 }
                 Err(DecompressError::Corrupt(why)) => {
-                    self.findings.push(rules::malformed_container_finding(member, codec.name(), &why));
+                    self.findings
+                        .push(rules::malformed_container_finding(member, codec.name(), &why));
                     self.incomplete = true;
                     codec.name().into()
                 }
             },
             Kind::Tar => self.tar(data, member, depth),
             Kind::Npy => self.npy(data, member, depth),
-            kind @ (Kind::SevenZip | Kind::Zstd) => {
-                self.findings.push(rules::unscannable_content_finding(member, &format!("{} archives are not supported", kind.name())));
+            Kind::SevenZip => self.seven_zip(data, member, depth),
+            kind @ Kind::Zstd => {
+                self.findings.push(rules::unscannable_content_finding(
+                    member,
+                    &format!("{} archives are not supported", kind.name()),
+                ));
                 self.incomplete = true;
                 kind.name().into()
             }
             Kind::Safetensors => {
                 if let Err(why) = safetensors::validate(data) {
-                    self.findings.push(rules::malformed_container_finding(member, "safetensors", &why));
+                    self.findings
+                        .push(rules::malformed_container_finding(member, "safetensors", &why));
                     self.incomplete = true;
                 }
                 "safetensors".into()
@@ -80,24 +94,44 @@ impl Session<'_> {
                     return self.zip(data, member, depth);
                 }
                 let name = member.or(if depth == 0 { self.file_name } else { None });
-                let starts_like_pickle = data.first().is_some_and(|&b| crate::formats::pickle::Opcode::from_byte(b).is_some());
-                if data.is_empty() || (starts_like_pickle && name.is_some_and(looks_like_pickle_name)) {
+                let starts_like_pickle = data
+                    .first()
+                    .is_some_and(|&b| crate::formats::pickle::Opcode::from_byte(b).is_some());
+                if data.is_empty() {
+                    self.findings
+                        .push(rules::not_a_model_finding(member, "the file is empty", false));
+                    self.incomplete = true;
+                    return "not-a-model".into();
+                }
+                if starts_like_pickle && name.is_some_and(looks_like_pickle_name) {
                     // Named like a pickle and starting like one: a broken pickle, not unknown data.
                     return self.pickle_file(data, member, depth);
                 }
-                self.findings.push(rules::not_a_model_finding(member, "unrecognised content", false));
+                self.findings
+                    .push(rules::not_a_model_finding(member, "unrecognised content", false));
                 "unknown".into()
             }
         }
     }
 
+    /// Output allowed from `compressed` input bytes: proportional to the input (bombs expand a
+    /// thousandfold, model data far less), never below a floor nor above the absolute cap.
+    fn decompression_cap(&self, compressed: usize) -> usize {
+        compressed
+            .saturating_mul(self.options.max_compression_ratio)
+            .max(self.options.min_decompression_cap)
+            .min(self.options.max_decompressed)
+    }
+
     /// A raw pickle file; also a zip when an archive follows the pickle (a polyglot).
     fn pickle_file(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> String {
         let format = self.pickle_streams(data, member, depth);
-        if let Some(archive) = zip::find_eocd(data).and_then(|_| zip::open(data, self.options.max_members as u64).ok()) {
+        if let Some(archive) = zip::find_eocd(data).and_then(|_| zip::open(data, self.options.max_members as u64).ok())
+        {
             if !archive.entries.is_empty() {
                 // The trailing-data finding for the archive bytes is superseded by this one.
-                self.findings.retain(|f| !(f.rule == "trailing-data" && f.location.member.as_deref() == member));
+                self.findings
+                    .retain(|f| !(f.rule == "trailing-data" && f.location.member.as_deref() == member));
                 self.findings.push(rules::archive_anomaly_finding(
                     member,
                     Severity::Medium,
@@ -115,30 +149,49 @@ impl Session<'_> {
             Ok(archive) => archive,
             Err(zip::ZipError::TooManyEntries(n)) => {
                 self.findings.push(
-                    Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("the archive has {n} members, more than the limit of {}", self.options.max_members))
-                        .at(member, None, None),
+                    Finding::new(
+                        "limit-exceeded",
+                        Severity::Low,
+                        Confidence::High,
+                        format!(
+                            "the archive has {n} members, more than the limit of {}",
+                            self.options.max_members
+                        ),
+                    )
+                    .at(member, None, None),
                 );
                 self.incomplete = true;
                 return "zip".into();
             }
             Err(e) => {
-                self.findings.push(rules::malformed_container_finding(member, "zip", &e.to_string()));
+                self.findings
+                    .push(rules::malformed_container_finding(member, "zip", &e.to_string()));
                 self.incomplete = true;
                 return "zip".into();
             }
         };
         for anomaly in &archive.anomalies {
             let (severity, message) = describe_anomaly(anomaly);
-            self.findings.push(rules::archive_anomaly_finding(member, severity, message));
+            self.findings
+                .push(rules::archive_anomaly_finding(member, severity, message));
         }
         if archive.start > 0 && formats::sniff(&data[..archive.start]) == Kind::Pickle {
             // Bytes before the archive that form a pickle: pickle.load would run them.
             self.pickle_streams(&data[..archive.start], Some(&child(member, "<prefix>")), depth + 1);
         }
         let names: Vec<&str> = archive.entries.iter().map(|e| e.name.as_str()).collect();
-        let torch_prefix = names.iter().find_map(|n| n.strip_suffix("data.pkl")).filter(|p| p.is_empty() || p.ends_with('/'));
-        let torchscript = names.iter().any(|n| n.ends_with("constants.pkl")) || names.iter().any(|n| n.contains("/code/") || n.starts_with("code/"));
-        let npz = !names.is_empty() && archive.entries.iter().filter(|e| !e.is_dir()).all(|e| e.name.ends_with(".npy"));
+        let torch_prefix = names
+            .iter()
+            .find_map(|n| n.strip_suffix("data.pkl"))
+            .filter(|p| p.is_empty() || p.ends_with('/'));
+        let torchscript = names.iter().any(|n| n.ends_with("constants.pkl"))
+            || names.iter().any(|n| n.contains("/code/") || n.starts_with("code/"));
+        let npz = !names.is_empty()
+            && archive
+                .entries
+                .iter()
+                .filter(|e| !e.is_dir())
+                .all(|e| e.name.ends_with(".npy"));
         let format = match (torch_prefix.is_some(), torchscript, npz) {
             (_, true, _) => "torchscript",
             (true, _, _) => "torch-zip",
@@ -169,23 +222,37 @@ impl Session<'_> {
     fn zip_member(&mut self, data: &[u8], entry: &zip::Entry, label: &str, depth: usize) {
         if entry.method != 0 && entry.method != 8 {
             if looks_like_pickle_name(&entry.name) {
-                self.findings.push(rules::unscannable_content_finding(Some(label), &format!("member compressed with method {}", entry.method)));
+                self.findings.push(rules::unscannable_content_finding(
+                    Some(label),
+                    &format!("member compressed with method {}", entry.method),
+                ));
                 self.incomplete = true;
             }
             return;
         }
         let Some(head) = zip::peek_member(data, entry, PEEK) else {
-            self.findings.push(rules::malformed_container_finding(Some(label), "zip member", "its data runs past the end of the file"));
+            self.findings.push(rules::malformed_container_finding(
+                Some(label),
+                "zip member",
+                "its data runs past the end of the file",
+            ));
             self.incomplete = true;
             return;
         };
         let kind = formats::sniff(&head);
         let wanted = looks_like_pickle_name(&entry.name)
-            || matches!(kind, Kind::Pickle | Kind::Zip | Kind::Compressed(_) | Kind::Tar | Kind::Npy | Kind::SevenZip | Kind::Zstd);
+            || matches!(
+                kind,
+                Kind::Pickle | Kind::Zip | Kind::Compressed(_) | Kind::Tar | Kind::Npy | Kind::SevenZip | Kind::Zstd
+            );
         if !wanted {
             return;
         }
-        match zip::read_member(data, entry, self.options.max_decompressed) {
+        match zip::read_member(
+            data,
+            entry,
+            self.decompression_cap(usize::try_from(entry.compressed_size).unwrap_or(usize::MAX)),
+        ) {
             Ok(bytes) => {
                 if zip::crc32(&bytes) != entry.crc32 {
                     self.findings.push(rules::archive_anomaly_finding(
@@ -204,17 +271,56 @@ impl Session<'_> {
                 self.incomplete = true;
             }
             Err(e) => {
-                self.findings.push(rules::malformed_container_finding(Some(label), "zip member", &e.to_string()));
+                self.findings.push(rules::malformed_container_finding(
+                    Some(label),
+                    "zip member",
+                    &e.to_string(),
+                ));
                 self.incomplete = true;
             }
         }
+    }
+
+    fn seven_zip(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> String {
+        match formats::sevenz::members(data, self.options.max_decompressed, self.options.max_members) {
+            Ok(members) => {
+                for m in members {
+                    let label = child(member, &m.name);
+                    if m.truncated {
+                        self.findings.push(
+                            Finding::new(
+                                "limit-exceeded",
+                                Severity::Low,
+                                Confidence::High,
+                                format!(
+                                    "member decompresses to more than {} bytes and was cut",
+                                    self.options.max_decompressed
+                                ),
+                            )
+                            .at(Some(&label), None, None),
+                        );
+                        self.incomplete = true;
+                    }
+                    self.artifact(&m.bytes, Some(&label), depth + 1);
+                }
+            }
+            Err(why) => {
+                self.findings.push(rules::unscannable_content_finding(
+                    member,
+                    &format!("the 7z archive could not be opened: {why}"),
+                ));
+                self.incomplete = true;
+            }
+        }
+        "7z".into()
     }
 
     fn tar(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> String {
         let members = match tar::members(data, self.options.max_members) {
             Ok(m) => m,
             Err(e) => {
-                self.findings.push(rules::malformed_container_finding(member, "tar", &e.to_string()));
+                self.findings
+                    .push(rules::malformed_container_finding(member, "tar", &e.to_string()));
                 self.incomplete = true;
                 return "tar".into();
             }
@@ -227,7 +333,11 @@ impl Session<'_> {
         for m in members.iter().filter(|m| m.is_file) {
             let label = child(member, &m.name);
             if m.name.split('/').any(|p| p == "..") || m.name.starts_with('/') {
-                self.findings.push(rules::archive_anomaly_finding(Some(&label), Severity::Medium, format!("tar member {:?} would be written outside the extraction folder", m.name)));
+                self.findings.push(rules::archive_anomaly_finding(
+                    Some(&label),
+                    Severity::Medium,
+                    format!("tar member {:?} would be written outside the extraction folder", m.name),
+                ));
             }
             let body = &data[m.offset..m.offset + m.size];
             let kind = formats::sniff(&body[..body.len().min(PEEK)]);
@@ -240,7 +350,12 @@ impl Session<'_> {
 
     /// PyTorch 0.1.1's tar layout, read as `torch.serialization._legacy_load` reads it.
     fn legacy_tar(&mut self, data: &[u8], members: &[tar::Member], member: Option<&str>) {
-        let body = |name: &str| members.iter().find(|m| m.name == name).map(|m| &data[m.offset..m.offset + m.size]);
+        let body = |name: &str| {
+            members
+                .iter()
+                .find(|m| m.name == name)
+                .map(|m| &data[m.offset..m.offset + m.size])
+        };
         for name in ["sys_info", "pickle"] {
             if let Some(bytes) = body(name) {
                 self.stream(bytes, 0, Some(&child(member, name)), 0, 0);
@@ -249,14 +364,22 @@ impl Session<'_> {
         if let Some(bytes) = body("storages") {
             let label = child(member, "storages");
             if let Err(why) = self.legacy_storages(bytes, &label) {
-                self.findings.push(rules::malformed_container_finding(Some(&label), "legacy storages record", &why));
+                self.findings.push(rules::malformed_container_finding(
+                    Some(&label),
+                    "legacy storages record",
+                    &why,
+                ));
                 self.incomplete = true;
             }
         }
         if let Some(bytes) = body("tensors") {
             let label = child(member, "tensors");
             if let Err(why) = self.legacy_tensors(bytes, &label) {
-                self.findings.push(rules::malformed_container_finding(Some(&label), "legacy tensors record", &why));
+                self.findings.push(rules::malformed_container_finding(
+                    Some(&label),
+                    "legacy tensors record",
+                    &why,
+                ));
                 self.incomplete = true;
             }
         }
@@ -277,11 +400,22 @@ impl Session<'_> {
                 _ => None,
             }
             .ok_or("a storage header names no known storage type")?;
-            let numel = bytes.get(pos..pos + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).ok_or("storage data is truncated")?;
-            let len = numel.checked_mul(element_size).and_then(|n| usize::try_from(n).ok()).ok_or("storage size overflows")?;
-            pos = pos.checked_add(8 + len).filter(|&p| p <= bytes.len()).ok_or("storage data is truncated")?;
+            let numel = bytes
+                .get(pos..pos + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .ok_or("storage data is truncated")?;
+            let len = numel
+                .checked_mul(element_size)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or("storage size overflows")?;
+            pos = pos
+                .checked_add(8 + len)
+                .filter(|&p| p <= bytes.len())
+                .ok_or("storage data is truncated")?;
         }
-        self.stream(bytes, pos, Some(label), 0, count as usize + 1).end.ok_or("the storage views pickle is broken")?;
+        self.stream(bytes, pos, Some(label), 0, count as usize + 1)
+            .end
+            .ok_or("the storage views pickle is broken")?;
         Ok(())
     }
 
@@ -289,10 +423,20 @@ impl Session<'_> {
     fn legacy_tensors(&mut self, bytes: &[u8], label: &str) -> Result<(), String> {
         let (count, mut pos) = self.counted_stream(bytes, 0, label)?;
         for i in 0..count {
-            pos = self.stream(bytes, pos, Some(label), 0, i as usize + 1).end.ok_or("a tensor header pickle is broken")?;
-            let ndim = bytes.get(pos..pos + 4).map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes"))).ok_or("tensor geometry is truncated")?;
+            pos = self
+                .stream(bytes, pos, Some(label), 0, i as usize + 1)
+                .end
+                .ok_or("a tensor header pickle is broken")?;
+            let ndim = bytes
+                .get(pos..pos + 4)
+                .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))
+                .ok_or("tensor geometry is truncated")?;
             let ndim = usize::try_from(ndim).map_err(|_| "negative tensor rank")?;
-            pos = ndim.checked_mul(16).and_then(|g| pos.checked_add(8 + g + 8)).filter(|&p| p <= bytes.len()).ok_or("tensor geometry is truncated")?;
+            pos = ndim
+                .checked_mul(16)
+                .and_then(|g| pos.checked_add(8 + g + 8))
+                .filter(|&p| p <= bytes.len())
+                .ok_or("tensor geometry is truncated")?;
         }
         Ok(())
     }
@@ -314,7 +458,8 @@ impl Session<'_> {
             }
             Ok(_) => {}
             Err(e) => {
-                self.findings.push(rules::malformed_container_finding(member, ".npy", &e.to_string()));
+                self.findings
+                    .push(rules::malformed_container_finding(member, ".npy", &e.to_string()));
                 self.incomplete = true;
             }
         }
@@ -325,13 +470,19 @@ impl Session<'_> {
 /// `<prefix>/data/<key>`: a raw storage record of a torch archive.
 fn is_tensor_record(name: &str) -> bool {
     let mut parts = name.rsplit('/');
-    let (Some(key), Some(dir)) = (parts.next(), parts.next()) else { return false };
+    let (Some(key), Some(dir)) = (parts.next(), parts.next()) else {
+        return false;
+    };
     dir == "data" && !key.is_empty() && !key.contains('.')
 }
 
 fn looks_like_pickle_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    [".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".npy", ".dill", ".p"].iter().any(|ext| lower.ends_with(ext))
+    [
+        ".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".npy", ".dill", ".p",
+    ]
+    .iter()
+    .any(|ext| lower.ends_with(ext))
 }
 
 fn describe_anomaly(anomaly: &zip::Anomaly) -> (Severity, String) {
@@ -341,9 +492,10 @@ fn describe_anomaly(anomaly: &zip::Anomaly) -> (Severity, String) {
         LocalNameMismatch { central, local } => {
             (Severity::Medium, format!("member {central:?} is named {local:?} in its local header: strict readers refuse it, PyTorch reads it by the central name"))
         }
-        EncryptedFlag { name, flags } => {
-            (Severity::Medium, format!("member {name:?} has the encryption flag set (flags 0x{flags:04x}) though it is readable: PyTorch ignores the flag, many scanners give up"))
-        }
+        EncryptedFlag { name, flags } => (
+            Severity::Medium,
+            format!("member {name:?} has the encryption flag set (flags 0x{flags:04x}) though its data is plain: readers disagree on whether to load it, and scanners that give up miss it (it was analysed)"),
+        ),
         UnusualFlags { name, flags } => (Severity::Low, format!("member {name:?} has unusual general-purpose flags 0x{flags:04x}")),
         DuplicateName { name } => (Severity::Medium, format!("duplicate member name {name:?}: readers disagree on which copy they load (every copy was analysed)")),
         UnsafeName { name } => (Severity::Medium, format!("member name {name:?} points outside the extraction folder (zip-slip)")),

@@ -55,7 +55,10 @@ impl<'a, 'k> Facts<'a, 'k> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.calls.is_empty() && self.globals.is_empty() && self.computed_globals.is_empty() && self.global_builds.is_empty()
+        self.calls.is_empty()
+            && self.globals.is_empty()
+            && self.computed_globals.is_empty()
+            && self.global_builds.is_empty()
     }
 }
 
@@ -88,7 +91,11 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
             },
             _ => None,
         };
-        let trampoline_of = if call.kind == CallKind::Trampoline { self.last_target.clone() } else { None };
+        let trampoline_of = if call.kind == CallKind::Trampoline {
+            self.last_target.clone()
+        } else {
+            None
+        };
         self.last_target = target.clone();
         let Some(target) = target else {
             return;
@@ -97,7 +104,12 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
         let class = self.kb.classify(&target.module, &target.name);
         let plain = matches!(class, Class::Allowed { .. }) && trampoline_of.is_none();
         if !plain && self.calls.len() < MAX_KEPT {
-            self.calls.push(KeptCall { call: call.clone(), target: Some(target), class, trampoline_of });
+            self.calls.push(KeptCall {
+                call: call.clone(),
+                target: Some(target),
+                class,
+                trampoline_of,
+            });
         }
     }
 
@@ -106,9 +118,16 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
     }
 
     fn on_build(&mut self, offset: usize, target: &Value<'a>, state: &Value<'a>) {
-        let on_global = matches!(semantics::resolve(target), Some(Resolved::Callable(_) | Resolved::Module(_)));
+        let on_global = matches!(
+            semantics::resolve(target),
+            Some(Resolved::Callable(_) | Resolved::Module(_))
+        );
         if on_global && self.global_builds.len() < MAX_KEPT {
-            self.global_builds.push(Build { offset, target: target.clone(), state: state.clone() });
+            self.global_builds.push(Build {
+                offset,
+                target: target.clone(),
+                state: state.clone(),
+            });
         }
     }
 }

@@ -28,6 +28,10 @@ pub struct AnalyzeOptions {
     pub max_members: usize,
     /// Largest decompressed member or stream.
     pub max_decompressed: usize,
+    /// Decompressed output allowed per compressed byte…
+    pub max_compression_ratio: usize,
+    /// …but never less than this.
+    pub min_decompression_cap: usize,
 }
 
 impl Default for AnalyzeOptions {
@@ -39,6 +43,8 @@ impl Default for AnalyzeOptions {
             max_container_depth: 6,
             max_members: 100_000,
             max_decompressed: 1 << 30,
+            max_compression_ratio: 100,
+            min_decompression_cap: 64 << 20,
         }
     }
 }
@@ -74,9 +80,22 @@ pub fn analyze_with(bytes: &[u8], options: &AnalyzeOptions) -> Analysis {
 /// format but starts with a pickle opcode, in a file named like a pickle, is read as a
 /// (malformed) pickle rather than dismissed as unknown data.
 pub fn analyze_named(bytes: &[u8], file_name: Option<&str>, options: &AnalyzeOptions) -> Analysis {
-    let mut session = Session { options, file_name, findings: Vec::new(), incomplete: false, streams: 0, opcodes: 0 };
+    let mut session = Session {
+        options,
+        file_name,
+        findings: Vec::new(),
+        incomplete: false,
+        streams: 0,
+        opcodes: 0,
+    };
     let format = session.artifact(bytes, None, 0);
-    finish(Analysis { format, findings: session.findings, incomplete: session.incomplete, streams: session.streams, opcodes: session.opcodes })
+    finish(Analysis {
+        format,
+        findings: session.findings,
+        incomplete: session.incomplete,
+        streams: session.streams,
+        opcodes: session.opcodes,
+    })
 }
 
 /// Sorts and merges findings so that the same input always gives the same output.
@@ -85,7 +104,10 @@ fn finish(mut analysis: Analysis) -> Analysis {
     let mut merged: Vec<Finding> = Vec::with_capacity(analysis.findings.len());
     for finding in analysis.findings {
         match merged.iter_mut().find(|m| {
-            m.rule == finding.rule && m.location.member == finding.location.member && m.target == finding.target && m.message == finding.message
+            m.rule == finding.rule
+                && m.location.member == finding.location.member
+                && m.target == finding.target
+                && m.message == finding.message
         }) {
             Some(existing) => existing.occurrences = existing.occurrences.saturating_add(finding.occurrences),
             None => merged.push(finding),
@@ -124,9 +146,14 @@ impl Returned {
             Value::BigInt(s) => Returned::BigInt(s.to_string()),
             Value::Str(s) => Returned::Str(s.to_string()),
             Value::Global(g) => Returned::Global(g.path()),
-            Value::Tuple(_) | Value::List(_) if depth < 2 => {
-                Returned::Seq(value.items().unwrap_or_default().iter().map(|v| Returned::of(v, depth + 1)).collect())
-            }
+            Value::Tuple(_) | Value::List(_) if depth < 2 => Returned::Seq(
+                value
+                    .items()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|v| Returned::of(v, depth + 1))
+                    .collect(),
+            ),
             _ => Returned::Other,
         }
     }
@@ -147,18 +174,40 @@ impl Session<'_> {
     }
 
     /// Runs one pickle stream at `pos` and the rules on it.
-    pub(crate) fn stream(&mut self, data: &[u8], pos: usize, member: Option<&str>, depth: usize, index: usize) -> StreamStep {
+    pub(crate) fn stream(
+        &mut self,
+        data: &[u8],
+        pos: usize,
+        member: Option<&str>,
+        depth: usize,
+        index: usize,
+    ) -> StreamStep {
         let options = self.options;
         let mut nested_findings = Vec::new();
         let nested_incomplete = std::cell::Cell::new(false);
         let nested = |payload: &[u8], label: &str| -> (Vec<Finding>, bool) {
             if depth + 1 > options.max_nesting {
-                let f = Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("nested pickles deeper than {} levels were not analysed", options.max_nesting))
-                    .at(Some(label), None, None);
+                let f = Finding::new(
+                    "limit-exceeded",
+                    Severity::Low,
+                    Confidence::High,
+                    format!(
+                        "nested pickles deeper than {} levels were not analysed",
+                        options.max_nesting
+                    ),
+                )
+                .at(Some(label), None, None);
                 nested_incomplete.set(true);
                 return (vec![f], true);
             }
-            let mut inner = Session { options, file_name: None, findings: Vec::new(), incomplete: false, streams: 0, opcodes: 0 };
+            let mut inner = Session {
+                options,
+                file_name: None,
+                findings: Vec::new(),
+                incomplete: false,
+                streams: 0,
+                opcodes: 0,
+            };
             // Loaders such as torch.load accept archives as well as raw pickles.
             inner.artifact(payload, Some(label), depth + 1);
             if inner.incomplete {
@@ -171,7 +220,14 @@ impl Session<'_> {
         self.streams += 1;
         self.opcodes += report.opcodes;
         let chain_links = rules::chain_links(&facts);
-        let cx = StreamContext { facts: &facts, report: &report, member, stream_index: index, nested: &nested, chain_links };
+        let cx = StreamContext {
+            facts: &facts,
+            report: &report,
+            member,
+            stream_index: index,
+            nested: &nested,
+            chain_links,
+        };
         rules::check_stream(&cx, &mut nested_findings);
         for divergence in &report.divergences {
             if let DivergenceKind::FrameStraddle { frame_end } = divergence.kind {
@@ -199,10 +255,18 @@ impl Session<'_> {
         let mut legacy = false;
         let mut joblib = false;
         let mut second_stream_at = None;
+        // Where each stream's findings start, to name legacy streams by their role.
+        let mut stream_findings = Vec::new();
         loop {
             let incomplete_before = self.incomplete;
             let findings_before = self.findings.len();
-            let step = self.stream(data, pos, member, depth, index);
+            stream_findings.push(findings_before);
+            let label = if legacy {
+                Some(legacy_label(member, index))
+            } else {
+                member.map(str::to_string)
+            };
+            let step = self.stream(data, pos, label.as_deref(), depth, index);
             if index > 0 && step.end.is_none() && !step.had_content && !legacy {
                 // Not another pickle: bytes pickle.load never reads.
                 self.findings.truncate(findings_before);
@@ -212,8 +276,20 @@ impl Session<'_> {
                 break;
             }
             joblib |= step.inline_arrays > 0;
-            if index == 0 && matches!(&step.returned, Some(Returned::BigInt(m)) if m == torch::LEGACY_MAGIC) {
+            // torch's legacy layout: the magic number, then protocol 1001 (also when the magic
+            // itself is computed by a call, as in picklescan's magic bypass).
+            let legacy_now = (index == 0
+                && matches!(&step.returned, Some(Returned::BigInt(m)) if m == torch::LEGACY_MAGIC))
+                || (index == 1 && step.returned == Some(Returned::Int(torch::LEGACY_PROTOCOL)));
+            if legacy_now && !legacy {
                 legacy = true;
+                second_stream_at = None;
+                for (stream, &start) in stream_findings.iter().enumerate() {
+                    let end = stream_findings.get(stream + 1).copied().unwrap_or(self.findings.len());
+                    for finding in &mut self.findings[start..end] {
+                        finding.location.member = Some(legacy_label(member, stream));
+                    }
+                }
             }
             if index == 1 && !legacy {
                 second_stream_at = Some(pos);
@@ -230,8 +306,16 @@ impl Session<'_> {
             }
             if index >= self.options.max_streams {
                 self.add(
-                    Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("more than {} pickles in one stream; the rest was not analysed", self.options.max_streams))
-                        .at(member, Some(pos), None),
+                    Finding::new(
+                        "limit-exceeded",
+                        Severity::Low,
+                        Confidence::High,
+                        format!(
+                            "more than {} pickles in one stream; the rest was not analysed",
+                            self.options.max_streams
+                        ),
+                    )
+                    .at(member, Some(pos), None),
                 );
                 self.incomplete = true;
                 break;
@@ -250,14 +334,39 @@ impl Session<'_> {
     }
 }
 
+/// `legacy:<role>` for the pickles of torch's legacy format (under the member, if any).
+fn legacy_label(member: Option<&str>, index: usize) -> String {
+    let role = torch::LEGACY_ROLES.get(index).copied().unwrap_or("extra");
+    match member {
+        Some(m) => format!("{m}/legacy:{role}"),
+        None => format!("legacy:{role}"),
+    }
+}
+
 /// After a FRAME straddle, reads the stream again from the frame end, as a frame-honouring
 /// reader would, so that opcodes hidden inside the overrunning argument are analysed too.
-fn alternate_reading(data: &[u8], frame_end: usize, member: Option<&str>, options: &AnalyzeOptions, nested: &rules::NestedAnalyzer<'_>) -> Vec<Finding> {
+fn alternate_reading(
+    data: &[u8],
+    frame_end: usize,
+    member: Option<&str>,
+    options: &AnalyzeOptions,
+    nested: &rules::NestedAnalyzer<'_>,
+) -> Vec<Finding> {
     let mut facts = Facts::new(Kb::builtin());
     let report = run_stream(data, frame_end, &options.limits, &mut facts);
-    let label = format!("{}frame-reading@{frame_end}", member.map(|m| format!("{m}/")).unwrap_or_default());
+    let label = format!(
+        "{}frame-reading@{frame_end}",
+        member.map(|m| format!("{m}/")).unwrap_or_default()
+    );
     let chain_links = rules::chain_links(&facts);
-    let cx = StreamContext { facts: &facts, report: &report, member: Some(&label), stream_index: 0, nested, chain_links };
+    let cx = StreamContext {
+        facts: &facts,
+        report: &report,
+        member: Some(&label),
+        stream_index: 0,
+        nested,
+        chain_links,
+    };
     let mut found = Vec::new();
     rules::check_stream(&cx, &mut found);
     // Only what the alternate reading would run matters; its parse errors are expected.

@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "picklegate", version, about = "Find the code a pickle-based model file would run, without loading it")]
+#[command(
+    name = "picklegate",
+    version,
+    about = "Find the code a pickle-based model file would run, without loading it"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -15,9 +19,7 @@ pub enum Command {
     /// Scan files and folders.
     Scan(ScanArgs),
     /// Print an annotated disassembly of a pickle file.
-    Disasm {
-        file: PathBuf,
-    },
+    Disasm { file: PathBuf },
     /// List the rules or explain one.
     Rules {
         #[command(subcommand)]

@@ -19,15 +19,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             write_stdout(&text)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Rules { command: RulesCommand::List } => {
+        Command::Rules {
+            command: RulesCommand::List,
+        } => {
             let mut out = String::new();
             for rule in picklegate::rules::ALL {
-                out.push_str(&format!("{:<22} {:<9} {}\n", rule.id, rule.default_severity.as_str(), rule.summary));
+                out.push_str(&format!(
+                    "{:<22} {:<9} {}\n",
+                    rule.id,
+                    rule.default_severity.as_str(),
+                    rule.summary
+                ));
             }
             write_stdout(&out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Rules { command: RulesCommand::Explain { id } } => match picklegate::rules::find(&id) {
+        Command::Rules {
+            command: RulesCommand::Explain { id },
+        } => match picklegate::rules::find(&id) {
             Some(rule) => {
                 write_stdout(rule.doc)?;
                 Ok(ExitCode::SUCCESS)
@@ -45,11 +54,16 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         FailOn::Low => Some(Severity::Low),
         FailOn::None => None,
     };
-    let options = ScanOptions { fail_on, jobs: args.jobs, ..ScanOptions::default() };
+    let options = ScanOptions {
+        fail_on,
+        jobs: args.jobs,
+        ..ScanOptions::default()
+    };
     let paths = scan::collect_paths(&args.paths).context("cannot list the files to scan")?;
     let outcome = scan::scan_files(&paths, &options);
     if let Some(path) = &args.json {
-        std::fs::write(path, report::json::render(&outcome)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, report::json::render(&outcome))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let color = match args.color.as_str() {
         "always" => true,
@@ -65,7 +79,11 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         Some(path) => std::fs::write(path, rendered).with_context(|| format!("cannot write {}", path.display()))?,
         None => write_stdout(&rendered)?,
     }
-    Ok(if outcome.summary.failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if outcome.summary.failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn write_stdout(text: &str) -> Result<()> {

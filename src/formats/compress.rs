@@ -34,7 +34,9 @@ impl Codec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecompressError {
     /// Output would exceed the cap: the data decompressed at least this far.
-    TooLarge { cap: usize },
+    TooLarge {
+        cap: usize,
+    },
     Corrupt(String),
 }
 
@@ -56,7 +58,11 @@ pub fn decompress(codec: Codec, input: &[u8], cap: usize) -> Result<Vec<u8>, Dec
         Codec::Bz2 => read_capped(bzip2::read::MultiBzDecoder::new(input), cap),
         Codec::Lz4 => read_capped(lz4_flex::frame::FrameDecoder::new(input), cap),
         Codec::Xz | Codec::Lzma => {
-            let mut out = CappedWriter { buf: Vec::new(), cap, exceeded: false };
+            let mut out = CappedWriter {
+                buf: Vec::new(),
+                cap,
+                exceeded: false,
+            };
             let mut reader = std::io::BufReader::new(input);
             let result = if codec == Codec::Xz {
                 lzma_rs::xz_decompress(&mut reader, &mut out)

@@ -37,16 +37,27 @@ pub fn inline_array(target: &Value<'_>, state: &Value<'_>) -> Option<InlineArray
     }
     let Value::Dict(pairs) = state else { return None };
     let pairs = pairs.borrow();
-    let get = |key: &str| pairs.items.iter().rev().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| settle(v));
+    let get = |key: &str| {
+        pairs
+            .items
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| settle(v))
+    };
     let aligned = get("numpy_array_alignment_bytes").is_some_and(|v| !matches!(v, Value::None));
     let dtype = get("dtype")?;
     let layout = match dtype_code(&dtype) {
         Some(code) if code.kind == 'O' || code.has_object => ArrayData::Pickle,
         Some(code) => match (item_size(&code), shape_count(get("shape").as_ref())) {
-            (Some(size), Some(count)) => ArrayData::Raw { bytes: count.saturating_mul(size) },
+            (Some(size), Some(count)) => ArrayData::Raw {
+                bytes: count.saturating_mul(size),
+            },
             _ => ArrayData::Unknown { dtype: code.text },
         },
-        None => ArrayData::Unknown { dtype: dtype.type_name().to_string() },
+        None => ArrayData::Unknown {
+            dtype: dtype.type_name().to_string(),
+        },
     };
     Some(InlineArray { aligned, layout })
 }
@@ -72,14 +83,22 @@ fn dtype_code(dtype: &Value<'_>) -> Option<DtypeCode> {
     let kind = trimmed.chars().next()?;
     let size = trimmed[kind.len_utf8()..].parse().ok();
     let has_object = call.state.borrow().iter().any(state_has_object);
-    Some(DtypeCode { kind, size, text, has_object })
+    Some(DtypeCode {
+        kind,
+        size,
+        text,
+        has_object,
+    })
 }
 
 fn state_has_object(state: &Value<'_>) -> bool {
     let Some(items) = state.items() else { return false };
     items.iter().any(|item| match item {
         Value::Dict(fields) => fields.borrow().items.iter().any(|(_, v)| {
-            v.items().unwrap_or_default().iter().any(|d| dtype_code(d).is_some_and(|c| c.kind == 'O' || c.has_object))
+            v.items()
+                .unwrap_or_default()
+                .iter()
+                .any(|d| dtype_code(d).is_some_and(|c| c.kind == 'O' || c.has_object))
         }),
         _ => false,
     })

@@ -8,7 +8,9 @@ pub struct Pointer {
 
 /// Recognises a pointer by its first line; `None` when the text is not one.
 pub fn looks_like_pointer(data: &[u8]) -> bool {
-    data.len() < 1024 && (data.starts_with(b"version https://git-lfs.github.com/spec/") || data.starts_with(b"version https://hawser.github.com/spec/"))
+    data.len() < 1024
+        && (data.starts_with(b"version https://git-lfs.github.com/spec/")
+            || data.starts_with(b"version https://hawser.github.com/spec/"))
 }
 
 /// Parses a pointer (`version`, then `oid sha256:<64 hex>` and `size <n>`).

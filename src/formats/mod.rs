@@ -8,6 +8,7 @@ pub mod lfs;
 pub mod numpy;
 pub mod pickle;
 pub mod safetensors;
+pub mod sevenz;
 pub mod tar;
 pub mod torch;
 pub mod zip;
@@ -126,7 +127,11 @@ fn is_lzma_alone(data: &[u8]) -> bool {
     let props = header[0];
     let dict = u32::from_le_bytes(header[1..5].try_into().expect("4 bytes"));
     let size = u64::from_le_bytes(header[5..13].try_into().expect("8 bytes"));
-    props < 225 && props == 0x5d && dict >= 4096 && (dict.is_power_of_two() || (dict / 3).is_power_of_two()) && (size == u64::MAX || size < 1 << 48)
+    props < 225
+        && props == 0x5d
+        && dict >= 4096
+        && (dict.is_power_of_two() || (dict / 3).is_power_of_two())
+        && (size == u64::MAX || size < 1 << 48)
 }
 
 /// Protocol 0 and 1 pickles have no header: run the machine a little way and see whether the
@@ -134,14 +139,19 @@ fn is_lzma_alone(data: &[u8]) -> bool {
 fn probe_pickle(data: &[u8]) -> bool {
     struct Quiet;
     impl pickle::Observer<'_> for Quiet {}
-    let limits = pickle::Limits { max_opcodes: 256, ..pickle::Limits::default() };
+    let limits = pickle::Limits {
+        max_opcodes: 256,
+        ..pickle::Limits::default()
+    };
     let window = &data[..data.len().min(1 << 16)];
     let report = pickle::run_stream(window, 0, &limits, &mut Quiet);
     match &report.error {
         None => report.opcodes >= 2 || data.len() <= 2,
         Some(error) => match &error.kind {
             pickle::MachineErrorKind::Limit(_) => true,
-            pickle::MachineErrorKind::Read(pickle::ReadErrorKind::Truncated { .. }) => report.opcodes >= 3 && error.offset + 1 >= window.len().min(data.len()) || report.globals > 0,
+            pickle::MachineErrorKind::Read(pickle::ReadErrorKind::Truncated { .. }) => {
+                report.opcodes >= 3 && error.offset + 1 >= window.len().min(data.len()) || report.globals > 0
+            }
             _ => report.opcodes >= 3 && (report.globals > 0 || report.calls > 0),
         },
     }
@@ -162,7 +172,10 @@ mod tests {
         assert_eq!(sniff(b"\x1f\x8b\x08\x00"), Kind::Compressed(Codec::Gzip));
         assert_eq!(sniff(b"\x78\x9c\x01\x02"), Kind::Compressed(Codec::Zlib));
         assert_eq!(sniff(b"\x93NUMPY\x01\x00"), Kind::Npy);
-        assert_eq!(sniff(b"version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 1\n"), Kind::LfsPointer);
+        assert_eq!(
+            sniff(b"version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 1\n"),
+            Kind::LfsPointer
+        );
         assert_eq!(sniff(b"hello world, this is a README"), Kind::Unknown);
         assert_eq!(sniff(b"{\"a\": 1}"), Kind::Unknown);
     }

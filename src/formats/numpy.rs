@@ -36,10 +36,21 @@ pub fn parse(data: &[u8]) -> Result<NpyHeader, NpyError> {
     if !data.starts_with(MAGIC) {
         return Err(NpyError::NotNpy);
     }
-    let (major, minor) = (*data.get(6).ok_or(NpyError::Truncated)?, *data.get(7).ok_or(NpyError::Truncated)?);
+    let (major, minor) = (
+        *data.get(6).ok_or(NpyError::Truncated)?,
+        *data.get(7).ok_or(NpyError::Truncated)?,
+    );
     let (len, start): (usize, usize) = match major {
-        1 => (usize::from(u16::from_le_bytes(data.get(8..10).ok_or(NpyError::Truncated)?.try_into().expect("2 bytes"))), 10),
-        2 | 3 => (u32::from_le_bytes(data.get(8..12).ok_or(NpyError::Truncated)?.try_into().expect("4 bytes")) as usize, 12),
+        1 => (
+            usize::from(u16::from_le_bytes(
+                data.get(8..10).ok_or(NpyError::Truncated)?.try_into().expect("2 bytes"),
+            )),
+            10,
+        ),
+        2 | 3 => (
+            u32::from_le_bytes(data.get(8..12).ok_or(NpyError::Truncated)?.try_into().expect("4 bytes")) as usize,
+            12,
+        ),
         _ => return Err(NpyError::UnsupportedVersion(major, minor)),
     };
     let raw = data.get(start..start.saturating_add(len)).ok_or(NpyError::Truncated)?;
@@ -49,15 +60,42 @@ pub fn parse(data: &[u8]) -> Result<NpyHeader, NpyError> {
     } else {
         raw.iter().map(|&b| char::from(b)).collect()
     };
-    let literal = Parser { s: text.as_bytes(), i: 0 }.parse_all().map_err(NpyError::BadHeader)?;
-    let Lit::Dict(entries) = literal else { return Err(NpyError::BadHeader("not a dict".into())) };
-    let get = |key: &str| entries.iter().find(|(k, _)| matches!(k, Lit::Str(s) if s == key)).map(|(_, v)| v);
+    let literal = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    }
+    .parse_all()
+    .map_err(NpyError::BadHeader)?;
+    let Lit::Dict(entries) = literal else {
+        return Err(NpyError::BadHeader("not a dict".into()));
+    };
+    let get = |key: &str| {
+        entries
+            .iter()
+            .find(|(k, _)| matches!(k, Lit::Str(s) if s == key))
+            .map(|(_, v)| v)
+    };
     let descr_lit = get("descr").ok_or_else(|| NpyError::BadHeader("no 'descr'".into()))?;
     let shape = match get("shape") {
-        Some(Lit::Tuple(items)) => items.iter().map(|i| if let Lit::Int(n) = i { u64::try_from(*n).unwrap_or(0) } else { 0 }).collect(),
+        Some(Lit::Tuple(items)) => items
+            .iter()
+            .map(|i| {
+                if let Lit::Int(n) = i {
+                    u64::try_from(*n).unwrap_or(0)
+                } else {
+                    0
+                }
+            })
+            .collect(),
         _ => Vec::new(),
     };
-    Ok(NpyHeader { version: (major, minor), data_offset: start + len, descr: descr_lit.to_string(), has_object: dtype_has_object(descr_lit), shape })
+    Ok(NpyHeader {
+        version: (major, minor),
+        data_offset: start + len,
+        descr: descr_lit.to_string(),
+        has_object: dtype_has_object(descr_lit),
+        shape,
+    })
 }
 
 /// Whether a dtype description (a type string, or a structured list of fields) holds objects.
@@ -96,7 +134,11 @@ impl std::fmt::Display for Lit {
             Lit::Bool(b) => write!(f, "{}", if *b { "True" } else { "False" }),
             Lit::None => write!(f, "None"),
             Lit::Tuple(items) | Lit::List(items) => {
-                let (open, close) = if matches!(self, Lit::Tuple(_)) { ('(', ')') } else { ('[', ']') };
+                let (open, close) = if matches!(self, Lit::Tuple(_)) {
+                    ('(', ')')
+                } else {
+                    ('[', ']')
+                };
                 write!(f, "{open}")?;
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
@@ -143,7 +185,11 @@ impl Parser<'_> {
         match self.s.get(self.i).copied() {
             Some(q @ (b'\'' | b'"')) => {
                 let start = self.i + 1;
-                let end = self.s[start..].iter().position(|&c| c == q).ok_or("unterminated string")? + start;
+                let end = self.s[start..]
+                    .iter()
+                    .position(|&c| c == q)
+                    .ok_or("unterminated string")?
+                    + start;
                 self.i = end + 1;
                 Ok(Lit::Str(String::from_utf8_lossy(&self.s[start..end]).into_owned()))
             }
@@ -180,11 +226,17 @@ impl Parser<'_> {
                 while self.i < self.s.len() && (self.s[self.i].is_ascii_digit() || self.s[self.i] == b'L') {
                     self.i += 1;
                 }
-                let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or_default().trim_end_matches('L');
+                let text = std::str::from_utf8(&self.s[start..self.i])
+                    .unwrap_or_default()
+                    .trim_end_matches('L');
                 text.parse().map(Lit::Int).map_err(|_| format!("bad integer {text}"))
             }
             _ => {
-                for (word, lit) in [("True", Lit::Bool(true)), ("False", Lit::Bool(false)), ("None", Lit::None)] {
+                for (word, lit) in [
+                    ("True", Lit::Bool(true)),
+                    ("False", Lit::Bool(false)),
+                    ("None", Lit::None),
+                ] {
                     if self.s[self.i..].starts_with(word.as_bytes()) {
                         self.i += word.len();
                         return Ok(lit);
@@ -234,14 +286,26 @@ mod tests {
 
     #[test]
     fn numeric_and_object_headers() {
-        let h = parse(&npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }          \n")).unwrap();
+        let h = parse(&npy(
+            1,
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }          \n",
+        ))
+        .unwrap();
         assert!(!h.has_object);
         assert_eq!(h.shape, vec![3, 2]);
         let h = parse(&npy(2, "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }\n")).unwrap();
         assert!(h.has_object);
-        let h = parse(&npy(3, "{'descr': [('w', '|O'), ('x', '<f8')], 'fortran_order': False, 'shape': (1,), }\n")).unwrap();
+        let h = parse(&npy(
+            3,
+            "{'descr': [('w', '|O'), ('x', '<f8')], 'fortran_order': False, 'shape': (1,), }\n",
+        ))
+        .unwrap();
         assert!(h.has_object);
-        let h = parse(&npy(1, "{'descr': [('O', '<f8')], 'fortran_order': False, 'shape': (1,), }\n")).unwrap();
+        let h = parse(&npy(
+            1,
+            "{'descr': [('O', '<f8')], 'fortran_order': False, 'shape': (1,), }\n",
+        ))
+        .unwrap();
         assert!(!h.has_object, "a field named O is not an object field");
     }
 

@@ -32,15 +32,23 @@ pub fn is_tar(data: &[u8]) -> bool {
 }
 
 fn checksum_ok(header: &[u8]) -> bool {
-    let Some(stored) = octal(&header[148..156]) else { return false };
-    let sum: u64 = header.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) }).sum();
+    let Some(stored) = octal(&header[148..156]) else {
+        return false;
+    };
+    let sum: u64 = header
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) })
+        .sum();
     stored == sum && header.iter().any(|&b| b != 0)
 }
 
 fn octal(field: &[u8]) -> Option<u64> {
     // GNU base-256 for large sizes.
     if field.first().is_some_and(|b| b & 0x80 != 0) {
-        return field[1..].iter().try_fold(0u64, |acc, &b| acc.checked_mul(256).map(|a| a + u64::from(b)));
+        return field[1..]
+            .iter()
+            .try_fold(0u64, |acc, &b| acc.checked_mul(256).map(|a| a + u64::from(b)));
     }
     let text: String = field.iter().take_while(|&&b| b != 0).map(|&b| b as char).collect();
     let text = text.trim();
@@ -66,7 +74,8 @@ pub fn members(data: &[u8], max_members: usize) -> Result<Vec<Member>, TarError>
         if !checksum_ok(header) {
             return Err(TarError::BadHeader(pos));
         }
-        let size = usize::try_from(octal(&header[124..136]).ok_or(TarError::BadHeader(pos))?).map_err(|_| TarError::BadHeader(pos))?;
+        let size = usize::try_from(octal(&header[124..136]).ok_or(TarError::BadHeader(pos))?)
+            .map_err(|_| TarError::BadHeader(pos))?;
         let kind = header[156];
         let mut name = cstr(&header[..100]);
         let prefix = cstr(&header[345..500]);
@@ -74,7 +83,10 @@ pub fn members(data: &[u8], max_members: usize) -> Result<Vec<Member>, TarError>
             name = format!("{prefix}/{name}");
         }
         let body = pos + 512;
-        let end = body.checked_add(size).filter(|&e| e <= data.len()).ok_or_else(|| TarError::Truncated(name.clone()))?;
+        let end = body
+            .checked_add(size)
+            .filter(|&e| e <= data.len())
+            .ok_or_else(|| TarError::Truncated(name.clone()))?;
         match kind {
             b'L' => long_name = Some(cstr(&data[body..end])),
             b'x' => {
@@ -88,7 +100,12 @@ pub fn members(data: &[u8], max_members: usize) -> Result<Vec<Member>, TarError>
                     return Err(TarError::TooManyMembers(max_members));
                 }
                 let is_file = kind == b'0' || kind == 0 || kind == b'7';
-                out.push(Member { name: long_name.take().unwrap_or(name), offset: body, size, is_file });
+                out.push(Member {
+                    name: long_name.take().unwrap_or(name),
+                    offset: body,
+                    size,
+                    is_file,
+                });
             }
         }
         pos = body + size.div_ceil(512) * 512;
@@ -98,5 +115,9 @@ pub fn members(data: &[u8], max_members: usize) -> Result<Vec<Member>, TarError>
 
 fn pax_path(records: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(records);
-    text.lines().find_map(|line| line.split_once(' ').and_then(|(_, kv)| kv.strip_prefix("path=")).map(str::to_string))
+    text.lines().find_map(|line| {
+        line.split_once(' ')
+            .and_then(|(_, kv)| kv.strip_prefix("path="))
+            .map(str::to_string)
+    })
 }

@@ -3,8 +3,11 @@
 
 /// The first pickle of a legacy file holds this number (`torch.serialization.MAGIC_NUMBER`).
 pub const LEGACY_MAGIC: &str = "119547037146038801333356";
-/// Pickles torch.load reads from a legacy file: magic, protocol, sys_info, the object, storage keys.
-pub const LEGACY_PICKLES: usize = 5;
+/// The second pickle of a legacy file holds this protocol number.
+pub const LEGACY_PROTOCOL: i64 = 1001;
+/// Pickles torch.load reads from a legacy file, by role.
+pub const LEGACY_ROLES: &[&str] = &["magic", "protocol", "sys_info", "model", "storage_keys"];
+pub const LEGACY_PICKLES: usize = LEGACY_ROLES.len();
 /// Members of the PyTorch 0.1.1 tar format.
 pub const LEGACY_TAR_MEMBERS: &[&str] = &["sys_info", "pickle", "storages", "tensors"];
 

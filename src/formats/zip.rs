@@ -30,15 +30,34 @@ impl Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Anomaly {
     /// Bytes before the first local header (a prefix that strict readers may treat differently).
-    DataBeforeArchive { len: usize },
-    LocalNameMismatch { central: String, local: String },
-    EncryptedFlag { name: String, flags: u16 },
-    UnusualFlags { name: String, flags: u16 },
-    DuplicateName { name: String },
-    UnsafeName { name: String },
-    BadLocalHeader { name: String },
+    DataBeforeArchive {
+        len: usize,
+    },
+    LocalNameMismatch {
+        central: String,
+        local: String,
+    },
+    EncryptedFlag {
+        name: String,
+        flags: u16,
+    },
+    UnusualFlags {
+        name: String,
+        flags: u16,
+    },
+    DuplicateName {
+        name: String,
+    },
+    UnsafeName {
+        name: String,
+    },
+    BadLocalHeader {
+        name: String,
+    },
     /// Data after the end-of-central-directory record.
-    TrailingData { len: usize },
+    TrailingData {
+        len: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -84,7 +103,9 @@ pub fn find_eocd(data: &[u8]) -> Option<usize> {
         return None;
     }
     let lowest = data.len().saturating_sub(22 + 65_535);
-    (lowest..=data.len() - 22).rev().find(|&i| data[i..i + 4] == *b"PK\x05\x06")
+    (lowest..=data.len() - 22)
+        .rev()
+        .find(|&i| data[i..i + 4] == *b"PK\x05\x06")
 }
 
 /// Reads the central directory.
@@ -97,7 +118,9 @@ pub fn open(data: &[u8], max_entries: u64) -> Result<Archive, ZipError> {
     let mut anomalies = Vec::new();
     let record_end = eocd + 22 + comment_len;
     if record_end < data.len() {
-        anomalies.push(Anomaly::TrailingData { len: data.len() - record_end });
+        anomalies.push(Anomaly::TrailingData {
+            len: data.len() - record_end,
+        });
     }
     // ZIP64: the locator sits just before the end record.
     let mut cd_end_marker = eocd;
@@ -124,7 +147,9 @@ pub fn open(data: &[u8], max_entries: u64) -> Result<Archive, ZipError> {
         if data.get(pos..pos + 4) != Some(b"PK\x01\x02") {
             return Err(ZipError::Truncated("central directory"));
         }
-        let header = data.get(pos..pos + 46).ok_or(ZipError::Truncated("central directory"))?;
+        let header = data
+            .get(pos..pos + 46)
+            .ok_or(ZipError::Truncated("central directory"))?;
         let flags = u16_at(header, 8).unwrap_or(0);
         let method = u16_at(header, 10).unwrap_or(0);
         let crc32 = u32_at(header, 16).unwrap_or(0);
@@ -134,47 +159,84 @@ pub fn open(data: &[u8], max_entries: u64) -> Result<Archive, ZipError> {
         let extra_len = usize::from(u16_at(header, 30).unwrap_or(0));
         let comment_len = usize::from(u16_at(header, 32).unwrap_or(0));
         let mut local_offset = u64::from(u32_at(header, 42).unwrap_or(0));
-        let name_bytes = data.get(pos + 46..pos + 46 + name_len).ok_or(ZipError::Truncated("central directory"))?;
+        let name_bytes = data
+            .get(pos + 46..pos + 46 + name_len)
+            .ok_or(ZipError::Truncated("central directory"))?;
         let name = decode_name(name_bytes, flags);
-        let extra = data.get(pos + 46 + name_len..pos + 46 + name_len + extra_len).unwrap_or(&[]);
+        let extra = data
+            .get(pos + 46 + name_len..pos + 46 + name_len + extra_len)
+            .unwrap_or(&[]);
         apply_zip64_extra(extra, &mut size, &mut compressed_size, &mut local_offset);
         pos += 46 + name_len + extra_len + comment_len;
 
-        let local = usize::try_from(local_offset).unwrap_or(usize::MAX).saturating_add(shift);
+        let local = usize::try_from(local_offset)
+            .unwrap_or(usize::MAX)
+            .saturating_add(shift);
         let Some(local_header) = data.get(local..local + 30).filter(|h| h[..4] == *b"PK\x03\x04") else {
             anomalies.push(Anomaly::BadLocalHeader { name });
             continue;
         };
         let local_name_len = usize::from(u16_at(local_header, 26).unwrap_or(0));
         let local_extra_len = usize::from(u16_at(local_header, 28).unwrap_or(0));
-        let local_name = data.get(local + 30..local + 30 + local_name_len).map(|b| decode_name(b, flags));
+        let local_name = data
+            .get(local + 30..local + 30 + local_name_len)
+            .map(|b| decode_name(b, flags));
         let data_offset = local + 30 + local_name_len + local_extra_len;
         let local_name = local_name.filter(|l| *l != name);
         if let Some(l) = &local_name {
-            anomalies.push(Anomaly::LocalNameMismatch { central: name.clone(), local: l.clone() });
+            anomalies.push(Anomaly::LocalNameMismatch {
+                central: name.clone(),
+                local: l.clone(),
+            });
         }
         if flags & 0x41 != 0 {
-            anomalies.push(Anomaly::EncryptedFlag { name: name.clone(), flags });
-        } else if flags & 0x20 != 0 || flags & 0x7f96 != 0 {
-            anomalies.push(Anomaly::UnusualFlags { name: name.clone(), flags });
+            anomalies.push(Anomaly::EncryptedFlag {
+                name: name.clone(),
+                flags,
+            });
+        } else if flags & 0x2020 != 0 {
+            anomalies.push(Anomaly::UnusualFlags {
+                name: name.clone(),
+                flags,
+            });
         }
-        if name.starts_with('/') || name.starts_with('\\') || name.split(['/', '\\']).any(|p| p == "..") || name.contains(':') {
+        if name.starts_with('/')
+            || name.starts_with('\\')
+            || name.split(['/', '\\']).any(|p| p == "..")
+            || name.contains(':')
+        {
             anomalies.push(Anomaly::UnsafeName { name: name.clone() });
         }
         if entries.iter().any(|e| e.name == name) {
             anomalies.push(Anomaly::DuplicateName { name: name.clone() });
         }
-        entries.push(Entry { name, local_name, method, flags, crc32, compressed_size, size, data_offset });
+        entries.push(Entry {
+            name,
+            local_name,
+            method,
+            flags,
+            crc32,
+            compressed_size,
+            size,
+            data_offset,
+        });
     }
     let first_header = entries
         .iter()
-        .filter_map(|e| e.data_offset.checked_sub(30 + e.local_name.as_ref().map_or(e.name.len(), String::len)))
+        .filter_map(|e| {
+            e.data_offset
+                .checked_sub(30 + e.local_name.as_ref().map_or(e.name.len(), String::len))
+        })
         .min()
         .unwrap_or(shift);
     if first_header > 0 {
         anomalies.insert(0, Anomaly::DataBeforeArchive { len: first_header });
     }
-    Ok(Archive { entries, anomalies, start: first_header })
+    Ok(Archive {
+        entries,
+        anomalies,
+        start: first_header,
+    })
 }
 
 fn find_zip64_record(data: &[u8], at: usize, before: usize) -> Option<usize> {
@@ -183,7 +245,9 @@ fn find_zip64_record(data: &[u8], at: usize, before: usize) -> Option<usize> {
     }
     // With data prepended, search backwards from the locator.
     let lowest = before.saturating_sub(1 << 16);
-    (lowest..before.saturating_sub(56)).rev().find(|&i| data[i..i + 4] == *b"PK\x06\x06")
+    (lowest..=before.saturating_sub(56))
+        .rev()
+        .find(|&i| data[i..i + 4] == *b"PK\x06\x06")
 }
 
 fn apply_zip64_extra(mut extra: &[u8], size: &mut u64, compressed: &mut u64, offset: &mut u64) {
@@ -192,7 +256,9 @@ fn apply_zip64_extra(mut extra: &[u8], size: &mut u64, compressed: &mut u64, off
         let len = usize::from(u16::from_le_bytes([extra[2], extra[3]]));
         let body = extra.get(4..4 + len).unwrap_or(&[]);
         if id == 0x0001 {
-            let mut fields = body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+            let mut fields = body
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
             if *size == 0xffff_ffff {
                 *size = fields.next().unwrap_or(*size);
             }
@@ -214,7 +280,10 @@ fn decode_name(bytes: &[u8], flags: u16) -> String {
         match std::str::from_utf8(bytes) {
             Ok(s) => s.to_string(),
             // CP437 names: keep them readable without claiming a decoding.
-            Err(_) => bytes.iter().map(|&b| if b.is_ascii() { b as char } else { '\u{fffd}' }).collect(),
+            Err(_) => bytes
+                .iter()
+                .map(|&b| if b.is_ascii() { b as char } else { '\u{fffd}' })
+                .collect(),
         }
     }
 }
@@ -239,10 +308,14 @@ impl std::fmt::Display for ReadMemberError {
 /// A member's bytes: borrowed when stored, decompressed (capped) when deflated.
 pub fn read_member<'d>(data: &'d [u8], entry: &Entry, cap: usize) -> Result<Cow<'d, [u8]>, ReadMemberError> {
     let len = usize::try_from(entry.compressed_size).map_err(|_| ReadMemberError::OutOfBounds)?;
-    let raw = data.get(entry.data_offset..entry.data_offset.saturating_add(len)).ok_or(ReadMemberError::OutOfBounds)?;
+    let raw = data
+        .get(entry.data_offset..entry.data_offset.saturating_add(len))
+        .ok_or(ReadMemberError::OutOfBounds)?;
     match entry.method {
         0 => Ok(Cow::Borrowed(raw)),
-        8 => decompress(Codec::Deflate, raw, cap).map(Cow::Owned).map_err(ReadMemberError::Decompress),
+        8 => decompress(Codec::Deflate, raw, cap)
+            .map(Cow::Owned)
+            .map_err(ReadMemberError::Decompress),
         m => Err(ReadMemberError::UnsupportedMethod(m)),
     }
 }
@@ -256,7 +329,10 @@ pub fn peek_member<'d>(data: &'d [u8], entry: &Entry, n: usize) -> Option<Cow<'d
         8 => {
             use std::io::Read;
             let mut out = Vec::with_capacity(n);
-            flate2::read::DeflateDecoder::new(raw).take(n as u64).read_to_end(&mut out).ok()?;
+            flate2::read::DeflateDecoder::new(raw)
+                .take(n as u64)
+                .read_to_end(&mut out)
+                .ok()?;
             Some(Cow::Owned(out))
         }
         _ => None,
@@ -329,8 +405,12 @@ mod tests {
     fn duplicates_and_unsafe_names() {
         let zip = build(&[("x/data.pkl", b"N."), ("x/data.pkl", b"K\x01."), ("../evil.pkl", b"N.")]);
         let archive = open(&zip, 100).unwrap();
-        assert!(archive.anomalies.contains(&Anomaly::DuplicateName { name: "x/data.pkl".into() }));
-        assert!(archive.anomalies.contains(&Anomaly::UnsafeName { name: "../evil.pkl".into() }));
+        assert!(archive.anomalies.contains(&Anomaly::DuplicateName {
+            name: "x/data.pkl".into()
+        }));
+        assert!(archive.anomalies.contains(&Anomaly::UnsafeName {
+            name: "../evil.pkl".into()
+        }));
         assert_eq!(archive.entries.len(), 3);
     }
 
@@ -338,6 +418,9 @@ mod tests {
     fn entry_limit_and_garbage() {
         let zip = build(&[("a", b"1"), ("b", b"2")]);
         assert_eq!(open(&zip, 1).unwrap_err(), ZipError::TooManyEntries(2));
-        assert_eq!(open(b"not a zip at all, clearly", 10).unwrap_err(), ZipError::NoEndOfCentralDirectory);
+        assert_eq!(
+            open(b"not a zip at all, clearly", 10).unwrap_err(),
+            ZipError::NoEndOfCentralDirectory
+        );
     }
 }

@@ -98,7 +98,10 @@ pub struct AllowEntry {
 #[derive(Debug, Clone, Copy)]
 pub enum Class<'k> {
     Dangerous(Danger<'k>),
-    Allowed { framework: &'k Framework, entry: &'k AllowEntry },
+    Allowed {
+        framework: &'k Framework,
+        entry: &'k AllowEntry,
+    },
     Unknown,
 }
 
@@ -131,7 +134,8 @@ pub struct Kb {
     allow_modules: HashMap<String, (usize, usize)>,
 }
 
-static KB: LazyLock<Kb> = LazyLock::new(|| Kb::parse(DANGEROUS_TOML, FRAMEWORKS_TOML).expect("the built-in knowledge base is valid"));
+static KB: LazyLock<Kb> =
+    LazyLock::new(|| Kb::parse(DANGEROUS_TOML, FRAMEWORKS_TOML).expect("the built-in knowledge base is valid"));
 
 impl Kb {
     /// The knowledge base compiled into this binary.
@@ -148,10 +152,16 @@ impl Kb {
             for (ei, entry) in cat.entries.iter().enumerate() {
                 let (module, name) = split_target(&entry.target)?;
                 if entry.walk {
-                    danger_walks.entry((module.to_string(), name.to_string())).or_insert((ci, ei));
+                    danger_walks
+                        .entry((module.to_string(), name.to_string()))
+                        .or_insert((ci, ei));
                     continue;
                 }
-                let path = if name == "*" { module.to_string() } else { format!("{module}.{name}") };
+                let path = if name == "*" {
+                    module.to_string()
+                } else {
+                    format!("{module}.{name}")
+                };
                 danger_paths.entry(path).or_insert((ci, ei));
             }
         }
@@ -163,7 +173,9 @@ impl Kb {
                 if name == "*" {
                     allow_modules.entry(module.to_string()).or_insert((fi, ei));
                 } else {
-                    allow_exact.entry((module.to_string(), name.to_string())).or_insert((fi, ei));
+                    allow_exact
+                        .entry((module.to_string(), name.to_string()))
+                        .or_insert((fi, ei));
                 }
             }
         }
@@ -194,7 +206,8 @@ impl Kb {
     pub fn canonical_module(&self, module: &str) -> String {
         let mut best: Option<(&str, &str)> = None;
         for (alias, canonical) in &self.aliases {
-            let matches = module == alias || (module.starts_with(alias.as_str()) && module.as_bytes().get(alias.len()) == Some(&b'.'));
+            let matches = module == alias
+                || (module.starts_with(alias.as_str()) && module.as_bytes().get(alias.len()) == Some(&b'.'));
             if matches && best.is_none_or(|(a, _)| a.len() < alias.len()) {
                 best = Some((alias, canonical));
             }
@@ -208,7 +221,11 @@ impl Kb {
     /// Classifies `module.name`: dangerous wins over allowed; unknown otherwise.
     pub fn classify(&self, module: &str, name: &str) -> Class<'_> {
         let module = self.canonical_module(module);
-        let path = if name.is_empty() { module.clone() } else { format!("{module}.{name}") };
+        let path = if name.is_empty() {
+            module.clone()
+        } else {
+            format!("{module}.{name}")
+        };
         // An attribute path whose tail names a dangerous module's attribute (`pathlib` +
         // `os.system`, `tempfile` + `_os.system`, `numpy` + `__builtins__.eval`) is reported as
         // reached through that path, even when the head is itself listed.
@@ -233,15 +250,26 @@ impl Kb {
             let category = &self.categories[ci];
             let entry = &category.entries[ei];
             let severity = entry.severity.unwrap_or(category.severity);
-            return Class::Dangerous(Danger { category, entry, severity, via_attribute_path: name.contains('.') });
+            return Class::Dangerous(Danger {
+                category,
+                entry,
+                severity,
+                via_attribute_path: name.contains('.'),
+            });
         }
         if let Some(&(fi, ei)) = self.allow_exact.get(&(module.clone(), name.to_string())) {
-            return Class::Allowed { framework: &self.frameworks[fi], entry: &self.frameworks[fi].entries[ei] };
+            return Class::Allowed {
+                framework: &self.frameworks[fi],
+                entry: &self.frameworks[fi].entries[ei],
+            };
         }
         let mut prefix = module.as_str();
         loop {
             if let Some(&(fi, ei)) = self.allow_modules.get(prefix) {
-                return Class::Allowed { framework: &self.frameworks[fi], entry: &self.frameworks[fi].entries[ei] };
+                return Class::Allowed {
+                    framework: &self.frameworks[fi],
+                    entry: &self.frameworks[fi].entries[ei],
+                };
             }
             match prefix.rsplit_once('.') {
                 Some((parent, _)) => prefix = parent,
@@ -281,15 +309,17 @@ impl Kb {
     /// Whether a callable is a pure decoder (base64, hex, zlib…) the analysis folds.
     pub fn is_decoder(&self, module: &str, name: &str) -> bool {
         let path = format!("{}.{name}", self.canonical_module(module));
-        self.decoders.iter().any(|d| split_target(&d.target).is_ok_and(|(m, n)| format!("{}.{n}", self.canonical_module(m)) == path))
+        self.decoders
+            .iter()
+            .any(|d| split_target(&d.target).is_ok_and(|(m, n)| format!("{}.{n}", self.canonical_module(m)) == path))
     }
 
     /// The nested-loader description for a callable, if it is one.
     pub fn loader_for(&self, module: &str, name: &str) -> Option<&Loader> {
         let path = format!("{}.{name}", self.canonical_module(module));
-        self.loaders.iter().find(|l| {
-            split_target(&l.target).is_ok_and(|(m, n)| format!("{}.{n}", self.canonical_module(m)) == path)
-        })
+        self.loaders
+            .iter()
+            .find(|l| split_target(&l.target).is_ok_and(|(m, n)| format!("{}.{n}", self.canonical_module(m)) == path))
     }
 
     pub fn category(&self, id: &str) -> Option<&Category> {
@@ -298,7 +328,9 @@ impl Kb {
 }
 
 fn split_target(target: &str) -> Result<(&str, &str), String> {
-    target.split_once(':').ok_or_else(|| format!("target `{target}` is not `module:name`"))
+    target
+        .split_once(':')
+        .ok_or_else(|| format!("target `{target}` is not `module:name`"))
 }
 
 #[cfg(test)]
@@ -322,26 +354,43 @@ mod tests {
         assert!(matches!(kb().classify("__builtin__", "eval"), Class::Dangerous(_)));
         assert!(matches!(kb().classify("builtins", "exec"), Class::Dangerous(_)));
         assert!(matches!(kb().classify("subprocess", "Popen"), Class::Dangerous(_)));
-        assert!(matches!(kb().classify("asyncio.unix_events", "_UnixSubprocessTransport._start"), Class::Dangerous(_)));
+        assert!(matches!(
+            kb().classify("asyncio.unix_events", "_UnixSubprocessTransport._start"),
+            Class::Dangerous(_)
+        ));
     }
 
     #[test]
     fn attribute_paths_through_harmless_modules() {
-        let Class::Dangerous(d) = kb().classify("pathlib", "os.system") else { panic!("not flagged") };
+        let Class::Dangerous(d) = kb().classify("pathlib", "os.system") else {
+            panic!("not flagged")
+        };
         assert!(d.via_attribute_path);
         assert!(matches!(kb().classify("tempfile", "_os.system"), Class::Dangerous(_)));
     }
 
     #[test]
     fn walk_entries_match_attribute_paths_only() {
-        assert!(matches!(kb().classify("numpy", "_core.multiarray._reconstruct"), Class::Dangerous(_)));
-        assert!(!matches!(kb().classify("numpy._core.multiarray", "_reconstruct"), Class::Dangerous(_)));
+        assert!(matches!(
+            kb().classify("numpy", "_core.multiarray._reconstruct"),
+            Class::Dangerous(_)
+        ));
+        assert!(!matches!(
+            kb().classify("numpy._core.multiarray", "_reconstruct"),
+            Class::Dangerous(_)
+        ));
     }
 
     #[test]
     fn allowlist_is_exact() {
-        assert!(matches!(kb().classify("torch._utils", "_rebuild_tensor_v2"), Class::Allowed { .. }));
-        assert!(matches!(kb().classify("collections", "OrderedDict"), Class::Allowed { .. }));
+        assert!(matches!(
+            kb().classify("torch._utils", "_rebuild_tensor_v2"),
+            Class::Allowed { .. }
+        ));
+        assert!(matches!(
+            kb().classify("collections", "OrderedDict"),
+            Class::Allowed { .. }
+        ));
         assert!(!matches!(kb().classify("torch", "load"), Class::Allowed { .. }));
         assert!(!matches!(kb().classify("numpy", "load"), Class::Allowed { .. }));
         assert!(matches!(kb().classify("mypackage.models", "Thing"), Class::Unknown));

@@ -32,7 +32,10 @@ pub fn render(outcome: &ScanOutcome) -> String {
         tool: Tool {
             name: "picklegate",
             version: env!("CARGO_PKG_VERSION"),
-            knowledge_base: KnowledgeBase { dangerous: kb.dangerous_version.clone(), frameworks: kb.frameworks_version.clone() },
+            knowledge_base: KnowledgeBase {
+                dangerous: kb.dangerous_version.clone(),
+                frameworks: kb.frameworks_version.clone(),
+            },
         },
         files: &outcome.files,
         summary: &outcome.summary,

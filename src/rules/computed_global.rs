@@ -53,12 +53,20 @@ mod tests {
         // STACK_GLOBAL fed by the results of calls the analysis cannot model.
         let data = b"\x80\x04\x8c\x03foo\x8c\x03bar\x93)R\x8c\x03foo\x8c\x03baz\x93)R\x93).";
         let f = findings_of(data);
-        assert!(f.iter().any(|f| f.rule == "computed-global" && f.severity == Severity::High), "{f:#?}");
+        assert!(
+            f.iter()
+                .any(|f| f.rule == "computed-global" && f.severity == Severity::High),
+            "{f:#?}"
+        );
     }
 
     #[test]
     fn unregistered_extension_code() {
         let f = findings_of(b"\x80\x02\x82\x01)R.");
-        assert!(f.iter().any(|f| f.rule == "computed-global" && f.severity == Severity::Medium), "{f:#?}");
+        assert!(
+            f.iter()
+                .any(|f| f.rule == "computed-global" && f.severity == Severity::Medium),
+            "{f:#?}"
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! `dangerous-call`: a callable from the knowledge base invoked by any call form, named directly.
 
-use super::{resolves_to_allowed, arguments, call_text, category_explanation, is_direct, owned_by_other_rule, rule_meta, target_path, StreamContext};
+use super::{
+    arguments, call_text, category_explanation, is_direct, owned_by_other_rule, resolves_to_allowed, rule_meta,
+    target_path, StreamContext,
+};
 use crate::kb::Class;
 use crate::model::{Confidence, Finding};
 
@@ -14,11 +17,19 @@ rule_meta!(
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     for kept in &cx.facts.calls {
         let Class::Dangerous(danger) = kept.class else { continue };
-        if owned_by_other_rule(&danger.category.id) || cx.chain_links.contains(&kept.call.id) || resolves_to_allowed(kept, cx.facts.kb) || !is_direct(kept) {
+        if owned_by_other_rule(&danger.category.id)
+            || cx.chain_links.contains(&kept.call.id)
+            || resolves_to_allowed(kept, cx.facts.kb)
+            || !is_direct(kept)
+        {
             continue;
         }
         let call = call_text(kept);
-        let discarded = if kept.call.discarded.get() { " (its result is discarded, which hides it from AST-based scanners)" } else { "" };
+        let discarded = if kept.call.discarded.get() {
+            " (its result is discarded, which hides it from AST-based scanners)"
+        } else {
+            ""
+        };
         let mut finding = cx.finding(
             &META,
             danger.severity,
@@ -53,9 +64,13 @@ mod tests {
     #[test]
     fn inst_and_obj_forms() {
         let inst = findings_of(b"(S'true'\nios\nsystem\n.");
-        assert!(inst.iter().any(|f| f.rule == "dangerous-call" && f.location.opcode.as_deref() == Some("INST")));
+        assert!(inst
+            .iter()
+            .any(|f| f.rule == "dangerous-call" && f.location.opcode.as_deref() == Some("INST")));
         let obj = findings_of(b"(cos\nsystem\nS'true'\no.");
-        assert!(obj.iter().any(|f| f.rule == "dangerous-call" && f.location.opcode.as_deref() == Some("OBJ")));
+        assert!(obj
+            .iter()
+            .any(|f| f.rule == "dangerous-call" && f.location.opcode.as_deref() == Some("OBJ")));
     }
 
     #[test]

@@ -44,7 +44,9 @@ mod tests {
     #[test]
     fn global_stored_in_a_list() {
         let f = findings_of(b"(cos\nsystem\nl.");
-        assert!(f.iter().any(|f| f.rule == "dangerous-import" && f.target.as_deref() == Some("os.system")));
+        assert!(f
+            .iter()
+            .any(|f| f.rule == "dangerous-import" && f.target.as_deref() == Some("os.system")));
     }
 
     #[test]

@@ -24,7 +24,10 @@ mod tests {
 
     #[test]
     fn pointer_is_never_clean() {
-        let pointer = format!("version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize 1234\n", "a".repeat(64));
+        let pointer = format!(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize 1234\n",
+            "a".repeat(64)
+        );
         let a = analysis_of(pointer.as_bytes());
         assert_eq!(a.format, "lfs-pointer");
         assert!(a.findings.iter().any(|f| f.rule == "lfs-pointer"));

@@ -18,7 +18,14 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
         if let MachineErrorKind::Limit(kind) = error.kind {
             if kind != LimitKind::LogicalSize {
                 let finding = cx
-                    .finding(&META, Severity::Low, Confidence::High, format!("analysis stopped: the {} limit was reached", kind.describe()), Some(error.offset), error.opcode.map(|o| o.name()))
+                    .finding(
+                        &META,
+                        Severity::Low,
+                        Confidence::High,
+                        format!("analysis stopped: the {} limit was reached", kind.describe()),
+                        Some(error.offset),
+                        error.opcode.map(|o| o.name()),
+                    )
                     .with_explanation(explanation);
                 out.push(finding);
             }
@@ -40,8 +47,13 @@ mod tests {
 
     #[test]
     fn opcode_limit_is_reported_and_not_clean() {
-        let mut options = AnalyzeOptions::default();
-        options.limits = Limits { max_opcodes: 3, ..Limits::default() };
+        let options = AnalyzeOptions {
+            limits: Limits {
+                max_opcodes: 3,
+                ..Limits::default()
+            },
+            ..AnalyzeOptions::default()
+        };
         let a = analyze_with(b"(K\x01K\x02K\x03l.", &options);
         assert!(a.findings.iter().any(|f| f.rule == "limit-exceeded"));
         assert_eq!(a.verdict(), Verdict::Error);

@@ -25,7 +25,11 @@ mod tests {
     #[test]
     fn truncated_gzip_is_not_clean() {
         let a = analysis_of(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage");
-        assert!(a.findings.iter().any(|f| f.rule == "malformed-container"), "{:#?}", a.findings);
+        assert!(
+            a.findings.iter().any(|f| f.rule == "malformed-container"),
+            "{:#?}",
+            a.findings
+        );
         assert_eq!(a.verdict(), Verdict::Error);
     }
 }

@@ -46,6 +46,8 @@ mod tests {
     fn payload_then_garbage_is_malicious() {
         let a = analysis_of(b"cos\nsystem\n(S'true'\ntR\xff\xff");
         assert_eq!(a.verdict(), Verdict::Malicious);
-        assert!(findings_of(b"cos\nsystem\n(S'true'\ntR\xff\xff").iter().any(|f| f.rule == "malformed-pickle"));
+        assert!(findings_of(b"cos\nsystem\n(S'true'\ntR\xff\xff")
+            .iter()
+            .any(|f| f.rule == "malformed-pickle"));
     }
 }

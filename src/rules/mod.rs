@@ -7,29 +7,29 @@ use crate::formats::pickle::{render, Call, CallKind, RenderLimits, StreamReport,
 use crate::model::{Confidence, Finding, Severity};
 use std::collections::HashSet;
 
+mod archive_anomaly;
 pub mod arguments;
 mod code_object;
 mod computed_global;
 mod dangerous_call;
 mod dangerous_import;
 mod global_tampering;
+mod lfs_pointer;
 mod limit_exceeded;
+mod malformed_container;
 mod malformed_pickle;
 mod multiple_pickles;
 mod nested_pickle;
+mod not_a_model;
 mod obfuscated_call;
 mod parser_divergence;
 mod protocol_anomaly;
 mod resource_expansion;
 mod suspicious_argument;
 mod suspicious_name;
+mod torchscript_code;
 mod trailing_data;
 mod unknown_global;
-mod archive_anomaly;
-mod lfs_pointer;
-mod malformed_container;
-mod not_a_model;
-mod torchscript_code;
 mod unscannable_content;
 
 /// A rule's fixed description.
@@ -107,7 +107,15 @@ pub struct StreamContext<'c, 'a, 'k> {
 }
 
 impl StreamContext<'_, '_, '_> {
-    pub fn finding(&self, meta: &RuleMeta, severity: Severity, confidence: Confidence, message: String, offset: Option<usize>, opcode: Option<&str>) -> Finding {
+    pub fn finding(
+        &self,
+        meta: &RuleMeta,
+        severity: Severity,
+        confidence: Confidence,
+        message: String,
+        offset: Option<usize>,
+        opcode: Option<&str>,
+    ) -> Finding {
         Finding::new(meta.id, severity, confidence, message).at(self.member, offset, opcode)
     }
 }
@@ -118,8 +126,8 @@ pub use malformed_container::finding as malformed_container_finding;
 pub use multiple_pickles::finding as multiple_pickles_finding;
 pub use not_a_model::finding as not_a_model_finding;
 pub use torchscript_code::check_source as torchscript_code_findings;
-pub use unscannable_content::finding as unscannable_content_finding;
 pub use trailing_data::finding as trailing_data_finding;
+pub use unscannable_content::finding as unscannable_content_finding;
 
 /// Runs every rule over one stream.
 pub fn check_stream(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
@@ -145,7 +153,9 @@ pub fn check_stream(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
 pub fn resolves_to_allowed(kept: &KeptCall<'_, '_>, kb: &crate::kb::Kb) -> bool {
     let Some(folded) = &kept.call.folded else { return false };
     match crate::formats::pickle::semantics::resolve(folded) {
-        Some(crate::formats::pickle::semantics::Resolved::Callable(t)) => matches!(kb.classify(&t.module, &t.name), crate::kb::Class::Allowed { .. }),
+        Some(crate::formats::pickle::semantics::Resolved::Callable(t)) => {
+            matches!(kb.classify(&t.module, &t.name), crate::kb::Class::Allowed { .. })
+        }
         _ => false,
     }
 }
@@ -180,7 +190,11 @@ fn collect_links(value: &Value<'_>, links: &mut HashSet<u32>, depth: usize) {
 }
 
 /// Limits for the call text in messages.
-pub const MESSAGE_RENDER: RenderLimits = RenderLimits { max_str: 120, max_items: 8, max_depth: 6 };
+pub const MESSAGE_RENDER: RenderLimits = RenderLimits {
+    max_str: 120,
+    max_items: 8,
+    max_depth: 6,
+};
 
 /// The call as Python, with the arguments the target really receives.
 pub fn call_text(kept: &KeptCall<'_, '_>) -> String {
@@ -189,7 +203,10 @@ pub fn call_text(kept: &KeptCall<'_, '_>) -> String {
 
 /// The dotted path of a call's effective target.
 pub fn target_path(kept: &KeptCall<'_, '_>) -> String {
-    kept.target.as_ref().map(|t| t.path()).unwrap_or_else(|| "<unknown>".into())
+    kept.target
+        .as_ref()
+        .map(|t| t.path())
+        .unwrap_or_else(|| "<unknown>".into())
 }
 
 /// How the target was reached when it was not named directly.
@@ -202,8 +219,12 @@ pub fn indirection(kept: &KeptCall<'_, '_>) -> Vec<String> {
         Value::Global(g) => {
             use crate::formats::pickle::GlobalOrigin;
             match g.origin {
-                GlobalOrigin::Stack { computed: true } => chain.push(format!("name computed at load time: {}", g.path())),
-                GlobalOrigin::Extension(code) => chain.push(format!("EXT code {code} registered with copyreg.add_extension")),
+                GlobalOrigin::Stack { computed: true } => {
+                    chain.push(format!("name computed at load time: {}", g.path()))
+                }
+                GlobalOrigin::Extension(code) => {
+                    chain.push(format!("EXT code {code} registered with copyreg.add_extension"))
+                }
                 GlobalOrigin::Lookup => chain.push(format!("looked up as {}", g.path())),
                 _ => {}
             }
@@ -212,16 +233,24 @@ pub fn indirection(kept: &KeptCall<'_, '_>) -> Vec<String> {
             }
             if let crate::kb::Class::Dangerous(d) = kept.class {
                 if d.via_attribute_path {
-                    chain.push(format!("attribute path {} reaches {}", g.path(), d.entry.target.replace(':', ".")));
+                    chain.push(format!(
+                        "attribute path {} reaches {}",
+                        g.path(),
+                        d.entry.target.replace(':', ".")
+                    ));
                 }
             }
         }
         other @ (Value::Call(_) | Value::Bound(_)) => chain.push(render(other, MESSAGE_RENDER)),
         _ => {}
     }
-    if let (Value::Call(maker), CallKind::Reduce | CallKind::Obj | CallKind::Inst) = (&kept.call.callee, kept.call.kind) {
+    if let (Value::Call(maker), CallKind::Reduce | CallKind::Obj | CallKind::Inst) = (&kept.call.callee, kept.call.kind)
+    {
         if is_wrapper(maker) {
-            chain.push(format!("wrapped by {}", maker.target.as_ref().map(|t| t.path()).unwrap_or_default()));
+            chain.push(format!(
+                "wrapped by {}",
+                maker.target.as_ref().map(|t| t.path()).unwrap_or_default()
+            ));
         }
     }
     chain
@@ -230,7 +259,10 @@ pub fn indirection(kept: &KeptCall<'_, '_>) -> Vec<String> {
 fn is_wrapper(call: &Call<'_>) -> bool {
     call.target.as_ref().is_some_and(|t| {
         let m = crate::formats::pickle::semantics::canonical_module(&t.module);
-        matches!((m, &*t.name), ("functools", "partial" | "partialmethod") | ("operator", "methodcaller" | "attrgetter" | "itemgetter"))
+        matches!(
+            (m, &*t.name),
+            ("functools", "partial" | "partialmethod") | ("operator", "methodcaller" | "attrgetter" | "itemgetter")
+        )
     })
 }
 

@@ -21,16 +21,32 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
         if danger.category.id != "nested-loaders" || cx.chain_links.contains(&kept.call.id) {
             continue;
         }
-        let target = kept.target.as_ref().expect("kept calls classified dangerous have a target");
+        let target = kept
+            .target
+            .as_ref()
+            .expect("kept calls classified dangerous have a target");
         let loader = cx.facts.kb.loader_for(&target.module, &target.name);
-        let args: Vec<Value<'_>> = kept.call.effective_args.as_ref().unwrap_or(&kept.call.args).items().unwrap_or_default().iter().map(settle).collect();
+        let args: Vec<Value<'_>> = kept
+            .call
+            .effective_args
+            .as_ref()
+            .unwrap_or(&kept.call.args)
+            .items()
+            .unwrap_or_default()
+            .iter()
+            .map(settle)
+            .collect();
         let input = loader.map(|l| l.arg).and_then(|i| args.get(i)).or_else(|| args.first());
         let call = call_text(kept);
         let offset = Some(kept.call.offset);
         let opcode = Some(kept.call.opcode.name());
         let (severity, message, inner) = match input {
             Some(Value::Bytes(payload) | Value::ByteArray(payload)) => {
-                let label = format!("{}nested@{}", cx.member.map(|m| format!("{m}/")).unwrap_or_default(), kept.call.offset);
+                let label = format!(
+                    "{}nested@{}",
+                    cx.member.map(|m| format!("{m}/")).unwrap_or_default(),
+                    kept.call.offset
+                );
                 let (inner, incomplete) = (cx.nested)(payload, &label);
                 let worst = inner.iter().map(|f| f.severity).max();
                 // The embedded payload was analysed like any file: the loader call is as
@@ -39,21 +55,42 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
                 // deserializer called during a load is reported at its knowledge-base severity.
                 let rebuild = loader.is_some_and(|l| l.framework_rebuild);
                 let (severity, summary) = match worst {
-                    Some(Severity::High | Severity::Critical) => (Severity::Critical, "the embedded pickle is malicious (see the findings under it)"),
+                    Some(Severity::High | Severity::Critical) => (
+                        Severity::Critical,
+                        "the embedded pickle is malicious (see the findings under it)",
+                    ),
                     _ if incomplete => (danger.severity, "the embedded pickle could not be fully analysed"),
                     _ if rebuild => (Severity::Low, "the embedded pickle was analysed and holds only data"),
-                    _ => (danger.severity, "the embedded pickle was analysed (see any findings under it)"),
+                    _ => (
+                        danger.severity,
+                        "the embedded pickle was analysed (see any findings under it)",
+                    ),
                 };
-                (severity, format!("loading this file deserializes {} embedded bytes with {}: {summary}", payload.len(), target_path(kept)), inner)
+                (
+                    severity,
+                    format!(
+                        "loading this file deserializes {} embedded bytes with {}: {summary}",
+                        payload.len(),
+                        target_path(kept)
+                    ),
+                    inner,
+                )
             }
             Some(Value::Str(path)) => (
                 danger.severity.max(Severity::High),
-                format!("loading this file loads another file, {:?}, with {}", &**path, target_path(kept)),
+                format!(
+                    "loading this file loads another file, {:?}, with {}",
+                    &**path,
+                    target_path(kept)
+                ),
                 Vec::new(),
             ),
             _ => (
                 danger.severity.max(Severity::High),
-                format!("loading this file calls the deserializer {} on data the analysis cannot see", target_path(kept)),
+                format!(
+                    "loading this file calls the deserializer {} on data the analysis cannot see",
+                    target_path(kept)
+                ),
                 Vec::new(),
             ),
         };
@@ -61,7 +98,12 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
         finding.call = Some(call);
         finding.target = Some(target_path(kept));
         finding.category = Some(danger.category.id.clone());
-        finding.explanation = Some(format!("{} — {}. {}", danger.entry.target.replace(':', "."), danger.entry.why, danger.category.description));
+        finding.explanation = Some(format!(
+            "{} — {}. {}",
+            danger.entry.target.replace(':', "."),
+            danger.entry.why,
+            danger.category.description
+        ));
         out.push(finding);
         out.extend(inner);
     }
@@ -82,8 +124,16 @@ mod tests {
         let f = findings_of(&data);
         let outer = f.iter().find(|f| f.rule == "nested-pickle").expect("flagged");
         assert_eq!(outer.severity, Severity::Critical);
-        let inner = f.iter().find(|f| f.rule == "dangerous-call").expect("inner payload scanned");
-        assert!(inner.location.member.as_deref().unwrap_or_default().starts_with("nested@"));
+        let inner = f
+            .iter()
+            .find(|f| f.rule == "dangerous-call")
+            .expect("inner payload scanned");
+        assert!(inner
+            .location
+            .member
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("nested@"));
     }
 
     #[test]
@@ -99,9 +149,16 @@ mod tests {
             data
         };
         let f = findings_of(&wrap(b"torch.storage\n_load_from_bytes\n"));
-        assert_eq!(f.iter().find(|f| f.rule == "nested-pickle").expect("reported").severity, Severity::Low, "{f:#?}");
+        assert_eq!(
+            f.iter().find(|f| f.rule == "nested-pickle").expect("reported").severity,
+            Severity::Low,
+            "{f:#?}"
+        );
         let f = findings_of(&wrap(b"_pickle\nloads\n"));
-        assert!(f.iter().find(|f| f.rule == "nested-pickle").expect("reported").severity >= Severity::High, "{f:#?}");
+        assert!(
+            f.iter().find(|f| f.rule == "nested-pickle").expect("reported").severity >= Severity::High,
+            "{f:#?}"
+        );
     }
 
     #[test]
@@ -112,6 +169,10 @@ mod tests {
         data.extend_from_slice(b64);
         data.extend_from_slice(b"'\ntRtR.");
         let f = findings_of(&data);
-        assert!(f.iter().any(|f| f.rule == "dangerous-call" && f.target.as_deref() == Some("os.system")), "{f:#?}");
+        assert!(
+            f.iter()
+                .any(|f| f.rule == "dangerous-call" && f.target.as_deref() == Some("os.system")),
+            "{f:#?}"
+        );
     }
 }

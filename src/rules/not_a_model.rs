@@ -13,9 +13,15 @@ rule_meta!(
 
 pub fn finding(member: Option<&str>, what: &str, known_other_format: bool) -> Finding {
     let (severity, message) = if known_other_format {
-        (Severity::Medium, format!("this is not a model file: the content is a {what}"))
+        (
+            Severity::Medium,
+            format!("this is not a model file: the content is a {what}"),
+        )
     } else {
-        (Severity::Low, format!("no pickle or known model container found ({what})"))
+        (
+            Severity::Low,
+            format!("no pickle or known model container found ({what})"),
+        )
     };
     Finding::new(META.id, severity, Confidence::High, message)
         .at(member, None, None)

@@ -1,7 +1,10 @@
 //! `obfuscated-call`: a dangerous callable reached through lookups, wrappers, computed names,
 //! extension codes, attribute paths or functions that call their arguments.
 
-use super::{resolves_to_allowed, arguments, category_explanation, indirection, is_direct, owned_by_other_rule, render_effective, rule_meta, target_path, call_text, StreamContext};
+use super::{
+    arguments, call_text, category_explanation, indirection, is_direct, owned_by_other_rule, render_effective,
+    resolves_to_allowed, rule_meta, target_path, StreamContext,
+};
 use crate::kb::Class;
 use crate::model::{Confidence, Finding, Severity};
 
@@ -15,7 +18,11 @@ rule_meta!(
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     for kept in &cx.facts.calls {
         let Class::Dangerous(danger) = kept.class else { continue };
-        if owned_by_other_rule(&danger.category.id) || cx.chain_links.contains(&kept.call.id) || resolves_to_allowed(kept, cx.facts.kb) || is_direct(kept) {
+        if owned_by_other_rule(&danger.category.id)
+            || cx.chain_links.contains(&kept.call.id)
+            || resolves_to_allowed(kept, cx.facts.kb)
+            || is_direct(kept)
+        {
             continue;
         }
         let effective = render_effective(kept);
@@ -48,17 +55,31 @@ mod tests {
 
     fn obfuscated(data: &[u8]) -> crate::model::Finding {
         let f = findings_of(data);
-        f.iter().find(|f| f.rule == "obfuscated-call").cloned().unwrap_or_else(|| panic!("not flagged: {f:#?}"))
+        f.iter()
+            .find(|f| f.rule == "obfuscated-call")
+            .cloned()
+            .unwrap_or_else(|| panic!("not flagged: {f:#?}"))
     }
 
     #[test]
     fn getattr_import_chain() {
         let hit = obfuscated(b"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(S'os'\ntRS'system'\ntR(S'true'\ntR.");
         assert_eq!(hit.target.as_deref(), Some("os.system"));
-        assert!(hit.message.contains("getattr(builtins.__import__('os'), 'system')('true')"), "{}", hit.message);
+        assert!(
+            hit.message
+                .contains("getattr(builtins.__import__('os'), 'system')('true')"),
+            "{}",
+            hit.message
+        );
         // The chain's links are not reported separately.
         let all = findings_of(b"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(S'os'\ntRS'system'\ntR(S'true'\ntR.");
-        assert_eq!(all.iter().filter(|f| f.severity >= crate::model::Severity::High).count(), 1, "{all:#?}");
+        assert_eq!(
+            all.iter()
+                .filter(|f| f.severity >= crate::model::Severity::High)
+                .count(),
+            1,
+            "{all:#?}"
+        );
     }
 
     #[test]

@@ -73,10 +73,22 @@ mod tests {
         data.extend_from_slice(hidden);
         data.push(b'.');
         let f = findings_of(&data);
-        assert!(f.iter().any(|f| f.rule == "parser-divergence" && f.severity == Severity::Medium), "{f:#?}");
+        assert!(
+            f.iter()
+                .any(|f| f.rule == "parser-divergence" && f.severity == Severity::Medium),
+            "{f:#?}"
+        );
         assert!(f.iter().any(|f| f.severity == Severity::Critical), "{f:#?}");
-        let hidden_call = f.iter().find(|f| f.rule == "dangerous-call").expect("frame-honouring reading analysed");
-        assert!(hidden_call.location.member.as_deref().unwrap_or_default().starts_with("frame-reading@"));
+        let hidden_call = f
+            .iter()
+            .find(|f| f.rule == "dangerous-call")
+            .expect("frame-honouring reading analysed");
+        assert!(hidden_call
+            .location
+            .member
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("frame-reading@"));
     }
 
     #[test]

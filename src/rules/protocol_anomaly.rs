@@ -22,7 +22,9 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
         let crosses = previous.is_some_and(|p| (p < 3) != (proto < 3) || (p < 4) != (proto < 4));
         let severity = if crosses { Severity::Medium } else { Severity::Low };
         let message = match previous {
-            Some(p) if crosses => format!("PROTO switches from {p} to {proto} mid-stream, changing how later names are resolved"),
+            Some(p) if crosses => {
+                format!("PROTO switches from {p} to {proto} mid-stream, changing how later names are resolved")
+            }
             Some(p) => format!("PROTO {proto} repeated (previously {p})"),
             None => format!("PROTO {proto} is not the first opcode of the stream"),
         };
@@ -41,7 +43,9 @@ mod tests {
     #[test]
     fn proto_switch_is_medium() {
         let f = findings_of(b"\x80\x02\x80\x04N.");
-        assert!(f.iter().any(|f| f.rule == "protocol-anomaly" && f.severity == Severity::Medium));
+        assert!(f
+            .iter()
+            .any(|f| f.rule == "protocol-anomaly" && f.severity == Severity::Medium));
         let f = findings_of(b"\x80\x02N.");
         assert!(!f.iter().any(|f| f.rule == "protocol-anomaly"));
     }

@@ -18,7 +18,11 @@ const REPORT_SIZE: u64 = 10_000_000;
 const REPORT_DEPTH: u32 = 1_000;
 
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
-    let hit_limit = cx.report.error.as_ref().is_some_and(|e| e.kind == MachineErrorKind::Limit(LimitKind::LogicalSize));
+    let hit_limit = cx
+        .report
+        .error
+        .as_ref()
+        .is_some_and(|e| e.kind == MachineErrorKind::Limit(LimitKind::LogicalSize));
     let size = cx.report.max_logical_size;
     let out_of_proportion = size > REPORT_SIZE && size / cx.report.opcodes.max(1) > 100;
     let depth = cx.report.max_depth.max(cx.report.max_marks as u32);
@@ -34,7 +38,10 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     let message = if hit_limit {
         format!("shared references make the loaded object grow past {size} elements from {} opcodes; analysis stopped there", cx.report.opcodes)
     } else {
-        format!("shared references make the loaded object hold about {size} elements from only {} opcodes", cx.report.opcodes)
+        format!(
+            "shared references make the loaded object hold about {size} elements from only {} opcodes",
+            cx.report.opcodes
+        )
     };
     let at = cx.report.error.as_ref().map(|e| e.offset);
     let finding = cx
@@ -58,7 +65,11 @@ mod tests {
         }
         data.push(b'.');
         let f = findings_of(&data);
-        assert!(f.iter().any(|f| f.rule == "resource-expansion" && f.message.contains("nest")), "{f:#?}");
+        assert!(
+            f.iter()
+                .any(|f| f.rule == "resource-expansion" && f.message.contains("nest")),
+            "{f:#?}"
+        );
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
             continue;
         }
         let args = kept.call.effective_args.as_ref().unwrap_or(&kept.call.args);
-        let Some(signal) = arguments::strongest(args) else { continue };
+        let Some(signal) = arguments::strongest(args) else {
+            continue;
+        };
         let call = call_text(kept);
         let mut finding = cx.finding(
             &META,

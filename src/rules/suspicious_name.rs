@@ -27,7 +27,9 @@ fn odd(part: &str) -> Option<&'static str> {
 
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     for (global, _) in &cx.facts.globals {
-        let Some(why) = odd(&global.module).or_else(|| odd(&global.name)) else { continue };
+        let Some(why) = odd(&global.module).or_else(|| odd(&global.name)) else {
+            continue;
+        };
         let finding = cx
             .finding(
                 &META,
@@ -48,8 +50,14 @@ mod tests {
 
     #[test]
     fn trailing_space_and_control_characters() {
-        assert!(findings_of(b"cos \nsystem\n(S'true'\ntR.").iter().any(|f| f.rule == "suspicious-name"));
-        assert!(findings_of(b"cos\x00\nsystem\n(S'true'\ntR.").iter().any(|f| f.rule == "suspicious-name"));
-        assert!(!findings_of(b"ccollections\nOrderedDict\n)R.").iter().any(|f| f.rule == "suspicious-name"));
+        assert!(findings_of(b"cos \nsystem\n(S'true'\ntR.")
+            .iter()
+            .any(|f| f.rule == "suspicious-name"));
+        assert!(findings_of(b"cos\x00\nsystem\n(S'true'\ntR.")
+            .iter()
+            .any(|f| f.rule == "suspicious-name"));
+        assert!(!findings_of(b"ccollections\nOrderedDict\n)R.")
+            .iter()
+            .any(|f| f.rule == "suspicious-name"));
     }
 }

@@ -8,7 +8,7 @@ use crate::model::{Confidence, Finding, Severity};
 rule_meta!(
     "torchscript-code",
     "TorchScript source reaching the system",
-    High,
+    Medium,
     "A TorchScript archive's code/ source calls something outside TorchScript's operator set (os, subprocess, builtins eval/exec, file I/O)."
 );
 
@@ -38,9 +38,9 @@ pub fn check_source(member: &str, source: &str) -> Vec<Finding> {
         if let Some((marker, why)) = MARKERS.iter().find(|(m, _)| code.contains(m)) {
             let snippet: String = line.trim().chars().take(160).collect();
             out.push(
-                Finding::new(META.id, Severity::High, Confidence::Medium, format!("line {}: `{snippet}` uses {marker}, which {why}", line_no + 1))
+                Finding::new(META.id, Severity::Medium, Confidence::Medium, format!("line {}: `{snippet}` uses {marker}, which {why}", line_no + 1))
                     .at(Some(member), None, None)
-                    .with_explanation("Scripted models are compiled to TorchScript, whose code calls tensor operators only. Source that reaches the system was written into the archive by hand: do not load it."),
+                    .with_explanation("Scripted models are compiled to TorchScript, whose code calls tensor operators only; TorchScript cannot compile calls like these, so torch.jit.load fails on them. Source that reaches the system was written into the archive by hand: find out who did, and why."),
             );
         }
     }
@@ -54,7 +54,10 @@ mod tests {
     #[test]
     fn flags_system_calls_not_tensor_code() {
         assert!(check_source("code/__torch__/m.py", "def forward(self, x):\n  return torch.relu(x)\n").is_empty());
-        let f = check_source("code/__torch__/m.py", "def forward(self, x):\n  os.system('true')\n  return x\n");
+        let f = check_source(
+            "code/__torch__/m.py",
+            "def forward(self, x):\n  os.system('true')\n  return x\n",
+        );
         assert_eq!(f.len(), 1);
         assert!(f[0].message.starts_with("line 2"));
     }

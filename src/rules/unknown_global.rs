@@ -22,7 +22,11 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     for (path, (global, count)) in by_path {
         let invoked = cx.facts.invoked_paths.contains(&path);
         let user_class = &*global.module == "__main__";
-        let severity = if invoked && !user_class { Severity::Medium } else { Severity::Low };
+        let severity = if invoked && !user_class {
+            Severity::Medium
+        } else {
+            Severity::Low
+        };
         let what = if invoked { "calls" } else { "imports" };
         let explanation = if user_class {
             "The class was defined in the script that saved the file (__main__). Loading needs that same class, and picklegate cannot verify what it does. If you trust the class, allowlist it with an [[allow]] entry in picklegate.toml; better, save the model's weights only (state_dict + safetensors).".to_string()
@@ -32,7 +36,14 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
             )
         };
         let mut finding = cx
-            .finding(&META, severity, Confidence::Medium, format!("the file {what} {path}, which is not on any framework allowlist"), Some(global.offset), Some(global.opcode.name()))
+            .finding(
+                &META,
+                severity,
+                Confidence::Medium,
+                format!("the file {what} {path}, which is not on any framework allowlist"),
+                Some(global.offset),
+                Some(global.opcode.name()),
+            )
             .with_explanation(explanation);
         finding.target = Some(path);
         finding.occurrences = count;
@@ -48,9 +59,13 @@ mod tests {
     #[test]
     fn invoked_unknown_is_medium_imported_is_low() {
         let f = findings_of(b"cmytools\nThing\n)R.");
-        assert!(f.iter().any(|f| f.rule == "unknown-global" && f.severity == Severity::Medium));
+        assert!(f
+            .iter()
+            .any(|f| f.rule == "unknown-global" && f.severity == Severity::Medium));
         let f = findings_of(b"(cmytools\nThing\nl.");
-        assert!(f.iter().any(|f| f.rule == "unknown-global" && f.severity == Severity::Low));
+        assert!(f
+            .iter()
+            .any(|f| f.rule == "unknown-global" && f.severity == Severity::Low));
     }
 
     #[test]

@@ -14,7 +14,7 @@ rule_meta!(
 pub fn finding(member: Option<&str>, what: &str) -> Finding {
     Finding::new(META.id, Severity::Low, Confidence::High, format!("not analysed: {what}"))
         .at(member, None, None)
-        .with_explanation("A scanner that skips what it cannot open must not call the file clean: a payload may be inside. Unpack or convert the content to a format picklegate reads (zip, tar, gzip, bz2, xz, lzma, zlib, lz4) and scan it again.")
+        .with_explanation("A scanner that skips what it cannot open must not call the file clean: a payload may be inside. Unpack or convert the content to a format picklegate reads (zip, 7z, tar, gzip, bz2, xz, lzma, zlib, lz4) and scan it again.")
 }
 
 #[cfg(test)]
@@ -23,7 +23,7 @@ mod tests {
     use crate::model::Verdict;
 
     #[test]
-    fn seven_zip_is_not_clean() {
+    fn broken_seven_zip_is_not_clean() {
         let a = analysis_of(b"7z\xbc\xaf\x27\x1c\x00\x04rest-of-archive");
         assert!(a.findings.iter().any(|f| f.rule == "unscannable-content"));
         assert_eq!(a.verdict(), Verdict::Error);

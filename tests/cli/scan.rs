@@ -16,12 +16,21 @@ fn malicious_file_exits_1_and_names_the_call() {
 
 #[test]
 fn benign_file_exits_0() {
-    picklegate().args(["scan"]).arg(fixture("pickle/benign/data_p4.pkl")).assert().code(0).stdout(predicate::str::contains("clean"));
+    picklegate()
+        .args(["scan"])
+        .arg(fixture("pickle/benign/data_p4.pkl"))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("clean"));
 }
 
 #[test]
 fn unreadable_stream_fails_the_gate_even_without_findings() {
-    picklegate().args(["scan", "--fail-on", "none"]).arg(fixture("pickle/evasive/truncated_benign_p4.pkl")).assert().code(1);
+    picklegate()
+        .args(["scan", "--fail-on", "none"])
+        .arg(fixture("pickle/evasive/truncated_benign_p4.pkl"))
+        .assert()
+        .code(1);
 }
 
 #[test]
@@ -29,12 +38,20 @@ fn fail_on_threshold() {
     // A medium-only file passes at the default threshold (high) and fails at medium.
     let file = fixture("pickle/evasive/int_base_prefixes_p0.pkl");
     picklegate().arg("scan").arg(&file).assert().code(0);
-    picklegate().args(["scan", "--fail-on", "medium"]).arg(&file).assert().code(1);
+    picklegate()
+        .args(["scan", "--fail-on", "medium"])
+        .arg(&file)
+        .assert()
+        .code(1);
 }
 
 #[test]
 fn json_v1_single_file_shape() {
-    let output = picklegate().args(["scan", "--format", "json"]).arg(fixture("pickle/malicious/os_system_p0.pkl")).output().unwrap();
+    let output = picklegate()
+        .args(["scan", "--format", "json"])
+        .arg(fixture("pickle/malicious/os_system_p0.pkl"))
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(v["version"], 1);
@@ -77,7 +94,13 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn json_output_is_byte_identical_across_runs_and_thread_counts() {
-    let run = |jobs: &str| picklegate().args(["scan", "fixtures/pickle", "--format", "json", "--jobs", jobs]).output().unwrap().stdout;
+    let run = |jobs: &str| {
+        picklegate()
+            .args(["scan", "fixtures/pickle", "--format", "json", "--jobs", jobs])
+            .output()
+            .unwrap()
+            .stdout
+    };
     let first = run("1");
     assert_eq!(first, run("2"));
     assert_eq!(first, run("2"));
@@ -96,6 +119,14 @@ fn disasm_annotates_calls() {
 
 #[test]
 fn rules_list_and_explain() {
-    picklegate().args(["rules", "list"]).assert().success().stdout(predicate::str::contains("dangerous-call"));
-    picklegate().args(["rules", "explain", "dangerous-call"]).assert().success().stdout(predicate::str::contains("dangerous-call"));
+    picklegate()
+        .args(["rules", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("dangerous-call"));
+    picklegate()
+        .args(["rules", "explain", "dangerous-call"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("dangerous-call"));
 }

@@ -3,10 +3,10 @@
 
 use super::opcodes::{Opcode, HIGHEST_PROTOCOL};
 use super::reader::{long_to_decimal, Arg, Divergence, Op, ReadError, ReadErrorKind, Reader};
-use crate::formats::joblib::{self, ArrayData, InlineArray};
 use super::semantics::{self, Budget};
 use super::text::{Blob, Text};
 use super::value::{Call, CallKind, ComputedGlobal, Global, GlobalOrigin, Pairs, Seq, Value};
+use crate::formats::joblib::{self, ArrayData, InlineArray};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
@@ -171,12 +171,7 @@ impl StreamReport {
 /// Runs one pickle stream starting at `start` until STOP or an error. Arrays that joblib's
 /// unpickler reads inline after a NumpyArrayWrapper's BUILD are skipped (or, for object arrays,
 /// analysed as the nested pickle they are).
-pub fn run_stream<'a>(
-    data: &'a [u8],
-    start: usize,
-    limits: &Limits,
-    observer: &mut dyn Observer<'a>,
-) -> StreamReport {
+pub fn run_stream<'a>(data: &'a [u8], start: usize, limits: &Limits, observer: &mut dyn Observer<'a>) -> StreamReport {
     run(data, start, limits, observer, true)
 }
 
@@ -223,7 +218,13 @@ fn run<'a>(
         },
     };
     machine.run();
-    let Machine { reader, mut report, memo, budget, .. } = machine;
+    let Machine {
+        reader,
+        mut report,
+        memo,
+        budget,
+        ..
+    } = machine;
     let mut divergences = reader.divergences().to_vec();
     divergences.append(&mut report.divergences);
     report.divergences = divergences;
@@ -442,7 +443,9 @@ impl<'a> Machine<'a, '_, '_> {
                 self.push(top);
             }
             Opcode::PROTO => {
-                let Arg::Proto(p) = op.arg else { unreachable!("PROTO carries a protocol") };
+                let Arg::Proto(p) = op.arg else {
+                    unreachable!("PROTO carries a protocol")
+                };
                 self.report.protocols.push((offset, p));
                 if p > HIGHEST_PROTOCOL {
                     return Err(MachineErrorKind::UnsupportedProtocol(p));
@@ -474,7 +477,9 @@ impl<'a> Machine<'a, '_, '_> {
                 self.push(value);
             }
             Opcode::STRING | Opcode::BINSTRING | Opcode::SHORT_BINSTRING => {
-                let Arg::Str8(bytes) = op.arg else { unreachable!("STRING family carries bytes") };
+                let Arg::Str8(bytes) = op.arg else {
+                    unreachable!("STRING family carries bytes")
+                };
                 // Python 3 decodes Python 2 strings; names must be text to be imported.
                 let value = match &bytes {
                     Blob::Borrowed(b) => match std::str::from_utf8(b) {
@@ -489,15 +494,21 @@ impl<'a> Machine<'a, '_, '_> {
                 self.push(value);
             }
             Opcode::UNICODE | Opcode::BINUNICODE | Opcode::SHORT_BINUNICODE | Opcode::BINUNICODE8 => {
-                let Arg::Text(t) = op.arg else { unreachable!("unicode opcodes carry text") };
+                let Arg::Text(t) = op.arg else {
+                    unreachable!("unicode opcodes carry text")
+                };
                 self.push(Value::Str(t));
             }
             Opcode::BINBYTES | Opcode::SHORT_BINBYTES | Opcode::BINBYTES8 => {
-                let Arg::Bytes(b) = op.arg else { unreachable!("bytes opcodes carry bytes") };
+                let Arg::Bytes(b) = op.arg else {
+                    unreachable!("bytes opcodes carry bytes")
+                };
                 self.push(Value::Bytes(b));
             }
             Opcode::BYTEARRAY8 => {
-                let Arg::Bytes(b) = op.arg else { unreachable!("BYTEARRAY8 carries bytes") };
+                let Arg::Bytes(b) = op.arg else {
+                    unreachable!("BYTEARRAY8 carries bytes")
+                };
                 self.push(Value::ByteArray(b));
             }
             Opcode::NEXT_BUFFER => self.push(Value::Opaque("out-of-band buffer")),
@@ -567,12 +578,16 @@ impl<'a> Machine<'a, '_, '_> {
                 self.set_items(offset, op.opcode, items)?;
             }
             Opcode::GET | Opcode::BINGET | Opcode::LONG_BINGET => {
-                let Arg::Index(i) = op.arg else { unreachable!("GET family carries an index") };
+                let Arg::Index(i) = op.arg else {
+                    unreachable!("GET family carries an index")
+                };
                 let value = self.memo.get(i).cloned().ok_or(MachineErrorKind::MemoMissing(i))?;
                 self.push(value);
             }
             Opcode::PUT | Opcode::BINPUT | Opcode::LONG_BINPUT => {
-                let Arg::Index(i) = op.arg else { unreachable!("PUT family carries an index") };
+                let Arg::Index(i) = op.arg else {
+                    unreachable!("PUT family carries an index")
+                };
                 let value = self.top()?.clone();
                 self.memo_put(i, value)?;
             }
@@ -581,7 +596,9 @@ impl<'a> Machine<'a, '_, '_> {
                 self.memo_put(self.memo.len() as u64, value)?;
             }
             Opcode::GLOBAL => {
-                let Arg::Global { module, name } = op.arg else { unreachable!("GLOBAL carries names") };
+                let Arg::Global { module, name } = op.arg else {
+                    unreachable!("GLOBAL carries names")
+                };
                 let global = self.make_global(offset, op.opcode, &module, &name, GlobalOrigin::Literal);
                 self.push(global);
             }
@@ -594,7 +611,10 @@ impl<'a> Machine<'a, '_, '_> {
                         let (m, n) = (m.to_string(), n.to_string());
                         self.make_global(offset, op.opcode, &m, &n, GlobalOrigin::Stack { computed })
                     }
-                    (Value::Str(_) | Value::Call(_) | Value::Opaque(_), Value::Str(_) | Value::Call(_) | Value::Opaque(_)) => {
+                    (
+                        Value::Str(_) | Value::Call(_) | Value::Opaque(_),
+                        Value::Str(_) | Value::Call(_) | Value::Opaque(_),
+                    ) => {
                         let computed = Rc::new(ComputedGlobal { module, name, offset });
                         self.observer.on_computed_global(&computed);
                         self.report.globals += 1;
@@ -605,7 +625,9 @@ impl<'a> Machine<'a, '_, '_> {
                 self.push(value);
             }
             Opcode::INST => {
-                let Arg::Global { module, name } = op.arg else { unreachable!("INST carries names") };
+                let Arg::Global { module, name } = op.arg else {
+                    unreachable!("INST carries names")
+                };
                 let items = self.pop_mark()?;
                 let class = self.make_global(offset, op.opcode, &module, &name, GlobalOrigin::Literal);
                 let args = self.tuple(items)?;
@@ -658,19 +680,37 @@ impl<'a> Machine<'a, '_, '_> {
                 }
             }
             Opcode::PERSID => {
-                let Arg::Text(pid) = op.arg else { unreachable!("PERSID carries text") };
+                let Arg::Text(pid) = op.arg else {
+                    unreachable!("PERSID carries text")
+                };
                 let args = self.tuple(vec![Value::Str(pid)])?;
-                let result = self.call(offset, op.opcode, CallKind::PersistentLoad, Value::Opaque("persistent_load"), args, None);
+                let result = self.call(
+                    offset,
+                    op.opcode,
+                    CallKind::PersistentLoad,
+                    Value::Opaque("persistent_load"),
+                    args,
+                    None,
+                );
                 self.push(result);
             }
             Opcode::BINPERSID => {
                 let pid = self.pop()?;
                 let args = self.tuple(vec![pid])?;
-                let result = self.call(offset, op.opcode, CallKind::PersistentLoad, Value::Opaque("persistent_load"), args, None);
+                let result = self.call(
+                    offset,
+                    op.opcode,
+                    CallKind::PersistentLoad,
+                    Value::Opaque("persistent_load"),
+                    args,
+                    None,
+                );
                 self.push(result);
             }
             Opcode::EXT1 | Opcode::EXT2 | Opcode::EXT4 => {
-                let Arg::Index(code) = op.arg else { unreachable!("EXT carries a code") };
+                let Arg::Index(code) = op.arg else {
+                    unreachable!("EXT carries a code")
+                };
                 let value = match self.extensions.get(&code).cloned() {
                     Some((module, name)) => {
                         self.make_global(offset, op.opcode, &module, &name, GlobalOrigin::Extension(code))
@@ -695,16 +735,27 @@ impl<'a> Machine<'a, '_, '_> {
     /// Moves past the array data joblib reads after a wrapper's BUILD.
     fn read_inline_array(&mut self, inline: InlineArray) -> Step<()> {
         let data = self.reader.data();
-        let truncated = || MachineErrorKind::Read(ReadErrorKind::Truncated { opcode: Some(Opcode::BUILD) });
+        let truncated = || {
+            MachineErrorKind::Read(ReadErrorKind::Truncated {
+                opcode: Some(Opcode::BUILD),
+            })
+        };
         let mut pos = self.reader.position();
         // joblib pads only raw arrays; object arrays are a plain nested pickle.
         if inline.aligned && inline.layout != ArrayData::Pickle {
             let padding = usize::from(*data.get(pos).ok_or_else(truncated)?);
-            pos = pos.checked_add(1 + padding).filter(|&p| p <= data.len()).ok_or_else(truncated)?;
+            pos = pos
+                .checked_add(1 + padding)
+                .filter(|&p| p <= data.len())
+                .ok_or_else(truncated)?;
         }
         match inline.layout {
             ArrayData::Raw { bytes } => {
-                pos = usize::try_from(bytes).ok().and_then(|b| pos.checked_add(b)).filter(|&p| p <= data.len()).ok_or_else(truncated)?;
+                pos = usize::try_from(bytes)
+                    .ok()
+                    .and_then(|b| pos.checked_add(b))
+                    .filter(|&p| p <= data.len())
+                    .ok_or_else(truncated)?;
             }
             ArrayData::Pickle => {
                 let nested = run(data, pos, self.limits, &mut *self.observer, false);
@@ -772,12 +823,33 @@ impl<'a> Machine<'a, '_, '_> {
         Ok(())
     }
 
-    fn make_global(&mut self, offset: usize, opcode: Opcode, module: &str, name: &str, origin: GlobalOrigin) -> Value<'a> {
-        let (module_rc, name_rc, renamed_from) = match (self.proto < 3).then(|| semantics::compat_rename(module, name)).flatten() {
-            Some((m, n)) => (Rc::<str>::from(m), Rc::<str>::from(n.as_str()), Some((Rc::from(module), Rc::from(name)))),
+    fn make_global(
+        &mut self,
+        offset: usize,
+        opcode: Opcode,
+        module: &str,
+        name: &str,
+        origin: GlobalOrigin,
+    ) -> Value<'a> {
+        let (module_rc, name_rc, renamed_from) = match (self.proto < 3)
+            .then(|| semantics::compat_rename(module, name))
+            .flatten()
+        {
+            Some((m, n)) => (
+                Rc::<str>::from(m),
+                Rc::<str>::from(n.as_str()),
+                Some((Rc::from(module), Rc::from(name))),
+            ),
             None => (Rc::from(module), Rc::from(name), None),
         };
-        let global = Rc::new(Global { module: module_rc, name: name_rc, offset, opcode, origin, renamed_from });
+        let global = Rc::new(Global {
+            module: module_rc,
+            name: name_rc,
+            offset,
+            opcode,
+            origin,
+            renamed_from,
+        });
         self.observer.on_global(&global);
         self.report.globals += 1;
         Value::Global(global)
@@ -818,7 +890,11 @@ impl<'a> Machine<'a, '_, '_> {
                 self.register_extension(&args);
             }
         }
-        let nesting = callee.depth().max(args.depth()).max(kwargs.as_ref().map_or(0, Value::depth)).saturating_add(1);
+        let nesting = callee
+            .depth()
+            .max(args.depth())
+            .max(kwargs.as_ref().map_or(0, Value::depth))
+            .saturating_add(1);
         self.report.max_depth = self.report.max_depth.max(nesting);
         let call = Rc::new(Call {
             depth: nesting,
@@ -838,7 +914,15 @@ impl<'a> Machine<'a, '_, '_> {
         self.observer.on_call(&call);
         if let Some((inner_callee, inner_args)) = evaluation.trampoline {
             if depth < 4 {
-                self.call_at_depth(offset, opcode, CallKind::Trampoline, inner_callee, inner_args, None, depth + 1);
+                self.call_at_depth(
+                    offset,
+                    opcode,
+                    CallKind::Trampoline,
+                    inner_callee,
+                    inner_args,
+                    None,
+                    depth + 1,
+                );
             }
         }
         Value::Call(call)
@@ -846,7 +930,9 @@ impl<'a> Machine<'a, '_, '_> {
 
     fn register_extension(&mut self, args: &Value<'a>) {
         let items = args.items().unwrap_or_default();
-        if let (Some(Value::Str(m)), Some(Value::Str(n)), Some(Value::Int(code))) = (items.first(), items.get(1), items.get(2)) {
+        if let (Some(Value::Str(m)), Some(Value::Str(n)), Some(Value::Int(code))) =
+            (items.first(), items.get(1), items.get(2))
+        {
             if *code > 0 {
                 self.extensions.insert(*code as u64, (Rc::from(&**m), Rc::from(&**n)));
             }

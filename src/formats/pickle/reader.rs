@@ -82,12 +82,17 @@ pub struct ReadError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadErrorKind {
     /// The input ended inside an opcode, or with no STOP.
-    Truncated { opcode: Option<Opcode> },
+    Truncated {
+        opcode: Option<Opcode>,
+    },
     UnknownOpcode(u8),
     NegativeLength(Opcode),
     MissingNewline(Opcode),
     /// An operand that `_pickle` refuses (message says which and why).
-    BadOperand { opcode: Opcode, why: String },
+    BadOperand {
+        opcode: Opcode,
+        why: String,
+    },
 }
 
 impl fmt::Display for ReadErrorKind {
@@ -170,11 +175,21 @@ impl<'a> Reader<'a> {
     pub fn next_op(&mut self) -> Result<Op<'a>, ReadError> {
         let offset = self.pos;
         let Some(&byte) = self.data.get(offset) else {
-            return Err(ReadError { offset, kind: ReadErrorKind::Truncated { opcode: None } });
+            return Err(ReadError {
+                offset,
+                kind: ReadErrorKind::Truncated { opcode: None },
+            });
         };
-        let opcode = Opcode::from_byte(byte)
-            .ok_or(ReadError { offset, kind: ReadErrorKind::UnknownOpcode(byte) })?;
-        let mut cursor = Cursor { data: self.data, pos: offset + 1, opcode, start: offset };
+        let opcode = Opcode::from_byte(byte).ok_or(ReadError {
+            offset,
+            kind: ReadErrorKind::UnknownOpcode(byte),
+        })?;
+        let mut cursor = Cursor {
+            data: self.data,
+            pos: offset + 1,
+            opcode,
+            start: offset,
+        };
         let arg = self.read_arg(&mut cursor)?;
         let end = cursor.pos;
         if let Some(frame_end) = self.frame_end {
@@ -196,7 +211,12 @@ impl<'a> Reader<'a> {
             self.frame_end = Some(end + declared.min(available) as usize);
         }
         self.pos = end;
-        Ok(Op { offset, opcode, arg, len: end - offset })
+        Ok(Op {
+            offset,
+            opcode,
+            arg,
+            len: end - offset,
+        })
     }
 
     fn read_arg(&mut self, c: &mut Cursor<'a>) -> Result<Arg<'a>, ReadError> {
@@ -282,18 +302,18 @@ impl<'a> Reader<'a> {
             }
             ArgKind::RawLine => {
                 let line = c.line()?;
-                let text = ascii(line)
-                    .ok_or_else(|| c.bad("persistent IDs in protocol 0 must be ASCII strings"))?;
+                let text = ascii(line).ok_or_else(|| c.bad("persistent IDs in protocol 0 must be ASCII strings"))?;
                 Arg::Text(Text::Borrowed(text))
             }
             ArgKind::TwoLines => {
                 let module = c.line()?;
                 let name = c.line()?;
-                let module = std::str::from_utf8(module)
-                    .map_err(|_| c.bad("module name is not valid UTF-8"))?;
-                let name =
-                    std::str::from_utf8(name).map_err(|_| c.bad("name is not valid UTF-8"))?;
-                Arg::Global { module: Text::Borrowed(module), name: Text::Borrowed(name) }
+                let module = std::str::from_utf8(module).map_err(|_| c.bad("module name is not valid UTF-8"))?;
+                let name = std::str::from_utf8(name).map_err(|_| c.bad("name is not valid UTF-8"))?;
+                Arg::Global {
+                    module: Text::Borrowed(module),
+                    name: Text::Borrowed(name),
+                }
             }
             ArgKind::Bytes1 => {
                 let n = c.take(1)?[0] as usize;
@@ -367,7 +387,10 @@ impl<'a> Reader<'a> {
     fn parse_int_line(&mut self, offset: usize, line: &'a [u8]) -> Result<Arg<'a>, ReadError> {
         let bad = |why: &str| ReadError {
             offset,
-            kind: ReadErrorKind::BadOperand { opcode: Opcode::INT, why: why.to_string() },
+            kind: ReadErrorKind::BadOperand {
+                opcode: Opcode::INT,
+                why: why.to_string(),
+            },
         };
         let text = ascii(line).ok_or_else(|| bad("INT literal is not ASCII"))?;
         let value = match strtol_base0(text) {
@@ -398,11 +421,17 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn err(&self, kind: ReadErrorKind) -> ReadError {
-        ReadError { offset: self.start, kind }
+        ReadError {
+            offset: self.start,
+            kind,
+        }
     }
 
     fn bad(&self, why: &str) -> ReadError {
-        self.err(ReadErrorKind::BadOperand { opcode: self.opcode, why: why.to_string() })
+        self.err(ReadErrorKind::BadOperand {
+            opcode: self.opcode,
+            why: why.to_string(),
+        })
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], ReadError> {
@@ -413,7 +442,9 @@ impl<'a> Cursor<'a> {
                 self.pos = end;
                 Ok(s)
             }
-            None => Err(self.err(ReadErrorKind::Truncated { opcode: Some(self.opcode) })),
+            None => Err(self.err(ReadErrorKind::Truncated {
+                opcode: Some(self.opcode),
+            })),
         }
     }
 
@@ -506,10 +537,8 @@ pub(crate) fn parse_python_int(s: &str, base: u32) -> Option<PyInt> {
         return None;
     }
     // Base 0 refuses decimal literals with leading zeros ("010"), except zero itself.
-    if base == 0 && radix == 10 && digits.len() > 1 && digits.starts_with('0') {
-        if digits.chars().any(|c| c != '0') {
-            return None;
-        }
+    if base == 0 && radix == 10 && digits.len() > 1 && digits.starts_with('0') && digits.chars().any(|c| c != '0') {
+        return None;
     }
     match i128::from_str_radix(&digits, radix) {
         Ok(m) => {
@@ -523,11 +552,15 @@ pub(crate) fn parse_python_int(s: &str, base: u32) -> Option<PyInt> {
             let trimmed = digits.trim_start_matches('0');
             Some(PyInt::Big(format!("{}{trimmed}", if negative { "-" } else { "" })))
         }
-        Err(_) => Some(PyInt::Big(format!("{}{}{body}", if negative { "-" } else { "" }, match radix {
-            16 => "0x",
-            8 => "0o",
-            _ => "0b",
-        }))),
+        Err(_) => Some(PyInt::Big(format!(
+            "{}{}{body}",
+            if negative { "-" } else { "" },
+            match radix {
+                16 => "0x",
+                8 => "0o",
+                _ => "0b",
+            }
+        ))),
     }
 }
 
@@ -776,17 +809,30 @@ mod tests {
         assert_eq!(ops(b"\x8a\x02\xff\x00.")[0].1, Arg::Int(255));
         assert_eq!(ops(b"\x8a\x01\xff.")[0].1, Arg::Int(-1));
         assert_eq!(ops(b"\x8a\x00.")[0].1, Arg::Int(0));
-        assert_eq!(long_to_decimal(b"\x00\x00\x00\x00\x00\x00\x00\x00\x01"), "18446744073709551616");
-        assert_eq!(long_to_decimal(b"\x00\x00\x00\x00\x00\x00\x00\x00\xff"), "-18446744073709551616");
+        assert_eq!(
+            long_to_decimal(b"\x00\x00\x00\x00\x00\x00\x00\x00\x01"),
+            "18446744073709551616"
+        );
+        assert_eq!(
+            long_to_decimal(b"\x00\x00\x00\x00\x00\x00\x00\x00\xff"),
+            "-18446744073709551616"
+        );
         assert_eq!(long_to_decimal(b"\xff"), "-1");
-        assert!(matches!(ops(b"\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01.")[0].1, Arg::LongBytes(_)));
+        assert!(matches!(
+            ops(b"\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01.")[0].1,
+            Arg::LongBytes(_)
+        ));
     }
 
     #[test]
     fn string_escapes_and_quotes() {
-        let Arg::Str8(b) = &ops(b"S'\\x6fs'\n.")[0].1 else { panic!() };
+        let Arg::Str8(b) = &ops(b"S'\\x6fs'\n.")[0].1 else {
+            panic!()
+        };
         assert_eq!(&b[..], b"os");
-        let Arg::Str8(b) = &ops(b"S\"a\\'b\\n\\101\"\n.")[0].1 else { panic!() };
+        let Arg::Str8(b) = &ops(b"S\"a\\'b\\n\\101\"\n.")[0].1 else {
+            panic!()
+        };
         assert_eq!(&b[..], b"a'b\nA");
         let err = Reader::new(b"S'abc\"\n.", 0).next_op().unwrap_err();
         assert!(matches!(err.kind, ReadErrorKind::BadOperand { .. }));
@@ -794,9 +840,13 @@ mod tests {
 
     #[test]
     fn unicode_raw_escape() {
-        let Arg::Text(t) = &ops(b"V\\u006fs\n.")[0].1 else { panic!() };
+        let Arg::Text(t) = &ops(b"V\\u006fs\n.")[0].1 else {
+            panic!()
+        };
         assert_eq!(&**t, "os");
-        let Arg::Text(t) = &ops(b"V\\\\u006f\n.")[0].1 else { panic!() };
+        let Arg::Text(t) = &ops(b"V\\\\u006f\n.")[0].1 else {
+            panic!()
+        };
         assert_eq!(&**t, "\\\\u006f");
         let Arg::Text(t) = &ops(b"V\xe9\n.")[0].1 else { panic!() };
         assert_eq!(&**t, "\u{e9}");
@@ -815,8 +865,15 @@ mod tests {
     fn negative_and_oversized_lengths() {
         let e = Reader::new(b"T\xff\xff\xff\xffabc", 0).next_op().unwrap_err();
         assert_eq!(e.kind, ReadErrorKind::NegativeLength(Opcode::BINSTRING));
-        let e = Reader::new(b"\x8e\xff\xff\xff\xff\xff\xff\xff\xff", 0).next_op().unwrap_err();
-        assert_eq!(e.kind, ReadErrorKind::Truncated { opcode: Some(Opcode::BINBYTES8) });
+        let e = Reader::new(b"\x8e\xff\xff\xff\xff\xff\xff\xff\xff", 0)
+            .next_op()
+            .unwrap_err();
+        assert_eq!(
+            e.kind,
+            ReadErrorKind::Truncated {
+                opcode: Some(Opcode::BINBYTES8)
+            }
+        );
         let e = Reader::new(b"\x84\x00\x00\x00\x00", 0).next_op().unwrap_err();
         assert!(matches!(e.kind, ReadErrorKind::BadOperand { .. }));
     }
@@ -839,7 +896,13 @@ mod tests {
         let mut r = Reader::new(b"\x95\xff\x00\x00\x00\x00\x00\x00\x00N.", 0);
         r.next_op().unwrap();
         assert_eq!(r.next_op().unwrap().opcode, Opcode::NONE);
-        assert_eq!(r.divergences()[0].kind, DivergenceKind::FrameOverrun { declared: 255, available: 2 });
+        assert_eq!(
+            r.divergences()[0].kind,
+            DivergenceKind::FrameOverrun {
+                declared: 255,
+                available: 2
+            }
+        );
     }
 
     #[test]

@@ -45,15 +45,19 @@ pub fn resolve(value: &Value<'_>) -> Option<Resolved> {
     let settled = settle(value);
     let value = &settled;
     match value {
-        Value::Global(g) => Some(Resolved::Callable(Target { module: g.module.clone(), name: g.name.clone() })),
+        Value::Global(g) => Some(Resolved::Callable(Target {
+            module: g.module.clone(),
+            name: g.name.clone(),
+        })),
         Value::Module(m) => Some(Resolved::Module(m.clone())),
         Value::Bound(b) => Some(Resolved::Callable(b.target.clone())),
         Value::Call(c) => match &c.folded {
             Some(_) => None,
             None => match (&c.kind, &c.target) {
-                (CallKind::Reduce | CallKind::Inst | CallKind::Obj | CallKind::NewObj | CallKind::NewObjEx, Some(t)) => {
-                    Some(Resolved::Instance(t.clone()))
-                }
+                (
+                    CallKind::Reduce | CallKind::Inst | CallKind::Obj | CallKind::NewObj | CallKind::NewObjEx,
+                    Some(t),
+                ) => Some(Resolved::Instance(t.clone())),
                 _ => None,
             },
         },
@@ -150,8 +154,7 @@ fn evaluate_at_depth<'a>(
                         combined.extend(arg_items);
                         let combined = tuple(combined);
                         let kw = kwargs.or(pkwargs.as_ref()).cloned();
-                        let mut inner =
-                            evaluate_at_depth(offset, &func, &combined, kw.as_ref(), budget, depth + 1);
+                        let mut inner = evaluate_at_depth(offset, &func, &combined, kw.as_ref(), budget, depth + 1);
                         if inner.effective_args.is_none() {
                             inner.effective_args = Some(combined);
                         }
@@ -173,7 +176,10 @@ fn evaluate_at_depth<'a>(
                             }
                             if let Some(Value::Global(g)) = getattr(offset, receiver, method) {
                                 let eff = tuple(maker_args[1..].to_vec());
-                                let t = Target { module: g.module.clone(), name: g.name.clone() };
+                                let t = Target {
+                                    module: g.module.clone(),
+                                    name: g.name.clone(),
+                                };
                                 let mut inner = fold_target(offset, &t, &eff, made.kwargs.as_ref(), budget);
                                 inner.target = Some(t);
                                 inner.effective_args = Some(eff);
@@ -240,7 +246,10 @@ fn partial_parts<'a>(made: &super::value::Call<'a>) -> (Value<'a>, Vec<Value<'a>
         }
     }
     let items = made.args.items().unwrap_or_default();
-    let func = items.first().cloned().unwrap_or(Value::Opaque("partial without a function"));
+    let func = items
+        .first()
+        .cloned()
+        .unwrap_or(Value::Opaque("partial without a function"));
     (func, items.into_iter().skip(1).collect(), made.kwargs.clone())
 }
 
@@ -263,15 +272,18 @@ fn fold_target<'a>(
         },
         ("builtins", "__import__") | ("importlib", "__import__") => {
             let name = arg(0).and_then(Value::as_str);
-            let fromlist = arg(3).cloned().or_else(|| kwarg("fromlist")).is_some_and(|v| truthy(&v));
+            let fromlist = arg(3)
+                .cloned()
+                .or_else(|| kwarg("fromlist"))
+                .is_some_and(|v| truthy(&v));
             name.map(|n| {
                 let imported = if fromlist { n } else { n.split('.').next().unwrap_or(n) };
                 Value::Module(imported.into())
             })
         }
-        ("importlib", "import_module") => {
-            arg(0).and_then(Value::as_str).map(|n| Value::Module(n.trim_start_matches('.').into()))
-        }
+        ("importlib", "import_module") => arg(0)
+            .and_then(Value::as_str)
+            .map(|n| Value::Module(n.trim_start_matches('.').into())),
         ("pkgutil", "resolve_name") => arg(0).and_then(Value::as_str).map(|s| match s.split_once(':') {
             Some((m, n)) => global(offset, m, n),
             None => dotted_global(offset, s),
@@ -284,16 +296,16 @@ fn fold_target<'a>(
                 _ => None,
             }
         }
-        ("operator", "add" | "concat" | "iadd" | "iconcat") | ("builtins", "str.__add__") => {
-            match (arg(0), arg(1)) {
-                (Some(a), Some(b)) => concat(a, b, budget),
-                _ => None,
-            }
-        }
+        ("operator", "add" | "concat" | "iadd" | "iconcat") | ("builtins", "str.__add__") => match (arg(0), arg(1)) {
+            (Some(a), Some(b)) => concat(a, b, budget),
+            _ => None,
+        },
         ("builtins", "str.join") => match (arg(0).and_then(Value::as_str), arg(1).and_then(Value::items)) {
             (Some(sep), Some(parts)) => {
                 let strs: Option<Vec<&str>> = parts.iter().map(Value::as_str).collect();
-                strs.map(|s| s.join(sep)).filter(|s| budget.take(s.len())).map(computed_str)
+                strs.map(|s| s.join(sep))
+                    .filter(|s| budget.take(s.len()))
+                    .map(computed_str)
             }
             _ => None,
         },
@@ -314,11 +326,14 @@ fn fold_target<'a>(
                 _ => None,
             }
         }
-        ("builtins", "bytes.fromhex" | "bytearray.fromhex") => {
-            arg(0).and_then(Value::as_str).and_then(|s| transform(Transform::Hex, s.as_bytes(), budget))
-        }
+        ("builtins", "bytes.fromhex" | "bytearray.fromhex") => arg(0)
+            .and_then(Value::as_str)
+            .and_then(|s| transform(Transform::Hex, s.as_bytes(), budget)),
         ("builtins", "chr") => match arg(0) {
-            Some(Value::Int(i)) => u32::try_from(*i).ok().and_then(char::from_u32).map(|c| computed_str(c.to_string())),
+            Some(Value::Int(i)) => u32::try_from(*i)
+                .ok()
+                .and_then(char::from_u32)
+                .map(|c| computed_str(c.to_string())),
             _ => None,
         },
         ("codecs", "decode" | "encode") => {
@@ -342,7 +357,11 @@ fn fold_target<'a>(
         ("gzip", "decompress") => input_bytes(arg(0)).and_then(|b| inflate(Codec::Gzip, &b, budget)),
         ("bz2", "decompress") => input_bytes(arg(0)).and_then(|b| inflate(Codec::Bz2, &b, budget)),
         ("lzma", "decompress") => input_bytes(arg(0)).and_then(|b| {
-            let codec = if b.starts_with(b"\xfd7zXZ") { Codec::Xz } else { Codec::Lzma };
+            let codec = if b.starts_with(b"\xfd7zXZ") {
+                Codec::Xz
+            } else {
+                Codec::Lzma
+            };
             inflate(codec, &b, budget)
         }),
         _ => None,
@@ -352,7 +371,12 @@ fn fold_target<'a>(
 }
 
 /// Functions that call one of their arguments.
-fn trampoline<'a>(module: &str, name: &str, items: &[Value<'a>], kwargs: Option<&Value<'a>>) -> Option<(Value<'a>, Value<'a>)> {
+fn trampoline<'a>(
+    module: &str,
+    name: &str,
+    items: &[Value<'a>],
+    kwargs: Option<&Value<'a>>,
+) -> Option<(Value<'a>, Value<'a>)> {
     let item = |i: usize| items.get(i).cloned();
     match (module, name) {
         // torch._tensor._rebuild_from_type(_v2)(func, new_type, args, state): func(*args)
@@ -360,7 +384,8 @@ fn trampoline<'a>(module: &str, name: &str, items: &[Value<'a>], kwargs: Option<
         // copyreg._reconstructor(cls, base, state): base.__init__(obj, state) unless base is object
         ("copyreg", "_reconstructor") => {
             let base = item(1)?;
-            let is_object = matches!(&base, Value::Global(g) if canonical_module(&g.module) == "builtins" && &*g.name == "object");
+            let is_object =
+                matches!(&base, Value::Global(g) if canonical_module(&g.module) == "builtins" && &*g.name == "object");
             if is_object {
                 None
             } else {
@@ -390,7 +415,12 @@ fn trampoline<'a>(module: &str, name: &str, items: &[Value<'a>], kwargs: Option<
 fn tuple<'a>(items: Vec<Value<'a>>) -> Value<'a> {
     let weight = items.iter().fold(1u64, |w, v| w.saturating_add(v.weight()));
     let depth = items.iter().map(Value::depth).max().unwrap_or(0).saturating_add(1);
-    Value::Tuple(Rc::new(Seq { items, omitted: 0, weight, depth }))
+    Value::Tuple(Rc::new(Seq {
+        items,
+        omitted: 0,
+        weight,
+        depth,
+    }))
 }
 
 fn truthy(v: &Value<'_>) -> bool {
@@ -447,7 +477,10 @@ fn builtin_type_name(v: &Value<'_>) -> Option<&'static str> {
 pub fn getattr<'a>(offset: usize, obj: &Value<'a>, attr: &str) -> Option<Value<'a>> {
     if let Some(type_name) = builtin_type_name(obj) {
         let target = Target::new("builtins", &format!("{type_name}.{attr}"));
-        return Some(Value::Bound(Rc::new(Bound { receiver: obj.clone(), target })));
+        return Some(Value::Bound(Rc::new(Bound {
+            receiver: obj.clone(),
+            target,
+        })));
     }
     match resolve(obj)? {
         Resolved::Module(m) => Some(global(offset, &m, attr)),
@@ -455,14 +488,23 @@ pub fn getattr<'a>(offset: usize, obj: &Value<'a>, attr: &str) -> Option<Value<'
             let t = t.attr(attr);
             Some(global(offset, &t.module, &t.name))
         }
-        Resolved::Instance(t) => Some(Value::Bound(Rc::new(Bound { receiver: obj.clone(), target: t.attr(attr) }))),
+        Resolved::Instance(t) => Some(Value::Bound(Rc::new(Bound {
+            receiver: obj.clone(),
+            target: t.attr(attr),
+        }))),
     }
 }
 
 /// `obj[key]`: constant dicts, and namespaces (a module's `__dict__`, `__builtins__`).
 fn getitem<'a>(offset: usize, obj: &Value<'a>, key: &Value<'a>) -> Option<Value<'a>> {
     if let Value::Dict(pairs) = obj {
-        return pairs.borrow().items.iter().rev().find(|(k, _)| same_constant(k, key)).map(|(_, v)| v.clone());
+        return pairs
+            .borrow()
+            .items
+            .iter()
+            .rev()
+            .find(|(k, _)| same_constant(k, key))
+            .map(|(_, v)| v.clone());
     }
     let name = key.as_str()?;
     match resolve(obj)? {
@@ -486,16 +528,22 @@ fn same_constant(a: &Value<'_>, b: &Value<'_>) -> bool {
 
 fn dict_get_str<'a>(dict: &Value<'a>, name: &str) -> Option<Value<'a>> {
     match dict {
-        Value::Dict(pairs) => {
-            pairs.borrow().items.iter().rev().find(|(k, _)| k.as_str() == Some(name)).map(|(_, v)| v.clone())
-        }
+        Value::Dict(pairs) => pairs
+            .borrow()
+            .items
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_str() == Some(name))
+            .map(|(_, v)| v.clone()),
         _ => None,
     }
 }
 
 fn concat<'a>(a: &Value<'a>, b: &Value<'a>, budget: &mut Budget) -> Option<Value<'a>> {
     match (a, b) {
-        (Value::Str(x), Value::Str(y)) if budget.take(x.len() + y.len()) => Some(computed_str(format!("{}{}", &**x, &**y))),
+        (Value::Str(x), Value::Str(y)) if budget.take(x.len() + y.len()) => {
+            Some(computed_str(format!("{}{}", &**x, &**y)))
+        }
         (Value::Bytes(x), Value::Bytes(y)) if budget.take(x.len() + y.len()) => {
             let mut out = x.to_vec();
             out.extend_from_slice(y);
@@ -527,9 +575,10 @@ fn encode_text<'a>(s: &str, encoding: &str) -> Option<Value<'a>> {
     let bytes: Vec<u8> = match normalize_codec(encoding).as_str() {
         "utf8" | "utf_8" => s.as_bytes().to_vec(),
         "ascii" | "us_ascii" if s.is_ascii() => s.as_bytes().to_vec(),
-        "latin1" | "latin_1" | "iso8859_1" | "iso_8859_1" | "l1" => {
-            s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect::<Option<Vec<u8>>>()?
-        }
+        "latin1" | "latin_1" | "iso8859_1" | "iso_8859_1" | "l1" => s
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).ok())
+            .collect::<Option<Vec<u8>>>()?,
         _ => return None,
     };
     Some(Value::Bytes(Blob::Owned(bytes.into())))
@@ -546,7 +595,9 @@ fn codec<'a>(v: &Value<'a>, encoding: &str, encode: bool, budget: &mut Budget) -
     match name.as_str() {
         "rot13" | "rot_13" => {
             let s = v.as_str()?;
-            budget.take(s.len()).then(|| computed_str(s.chars().map(rot13).collect()))
+            budget
+                .take(s.len())
+                .then(|| computed_str(s.chars().map(rot13).collect()))
         }
         "base64" | "base64_codec" | "base_64" if !encode => transform(Transform::Base64, &bytes()?, budget),
         "hex" | "hex_codec" if !encode => transform(Transform::Hex, &bytes()?, budget),
@@ -779,9 +830,18 @@ mod tests {
 
     #[test]
     fn compat_renames_follow_cpython() {
-        assert_eq!(compat_rename("commands", "getoutput"), Some(("subprocess", "getoutput".into())));
-        assert_eq!(compat_rename("urllib", "urlopen"), Some(("urllib.request", "urlopen".into())));
-        assert_eq!(compat_rename("__builtin__", "reduce"), Some(("functools", "reduce".into())));
+        assert_eq!(
+            compat_rename("commands", "getoutput"),
+            Some(("subprocess", "getoutput".into()))
+        );
+        assert_eq!(
+            compat_rename("urllib", "urlopen"),
+            Some(("urllib.request", "urlopen".into()))
+        );
+        assert_eq!(
+            compat_rename("__builtin__", "reduce"),
+            Some(("functools", "reduce".into()))
+        );
         assert_eq!(compat_rename("__builtin__", "eval"), Some(("builtins", "eval".into())));
         assert_eq!(compat_rename("os", "system"), None);
     }

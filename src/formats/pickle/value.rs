@@ -59,13 +59,23 @@ pub struct Pairs<'a> {
 
 impl Seq<'_> {
     pub fn empty() -> Self {
-        Seq { items: Vec::new(), omitted: 0, weight: 1, depth: 1 }
+        Seq {
+            items: Vec::new(),
+            omitted: 0,
+            weight: 1,
+            depth: 1,
+        }
     }
 }
 
 impl Pairs<'_> {
     pub fn empty() -> Self {
-        Pairs { items: Vec::new(), omitted: 0, weight: 1, depth: 1 }
+        Pairs {
+            items: Vec::new(),
+            omitted: 0,
+            weight: 1,
+            depth: 1,
+        }
     }
 }
 
@@ -255,7 +265,10 @@ pub struct Target {
 
 impl Target {
     pub fn new(module: &str, name: &str) -> Self {
-        Target { module: module.into(), name: name.into() }
+        Target {
+            module: module.into(),
+            name: name.into(),
+        }
     }
 
     pub fn path(&self) -> String {
@@ -277,7 +290,10 @@ impl Target {
         } else {
             format!("{}.{attr}", self.name)
         };
-        Target { module: self.module.clone(), name: name.into() }
+        Target {
+            module: self.module.clone(),
+            name: name.into(),
+        }
     }
 }
 
@@ -363,7 +379,11 @@ pub struct RenderLimits {
 
 impl Default for RenderLimits {
     fn default() -> Self {
-        RenderLimits { max_str: 80, max_items: 8, max_depth: 6 }
+        RenderLimits {
+            max_str: 80,
+            max_items: 8,
+            max_depth: 6,
+        }
     }
 }
 
@@ -547,7 +567,11 @@ fn render_float(f: f64) -> String {
     if f.is_nan() {
         "float('nan')".into()
     } else if f.is_infinite() {
-        if f > 0.0 { "float('inf')".into() } else { "float('-inf')".into() }
+        if f > 0.0 {
+            "float('inf')".into()
+        } else {
+            "float('-inf')".into()
+        }
     } else if f.fract() == 0.0 && f.abs() < 1e16 {
         format!("{f:.1}")
     } else {
@@ -557,7 +581,11 @@ fn render_float(f: f64) -> String {
 
 /// Python `repr()` of a str, truncated to `max` characters.
 pub fn repr_str(s: &str, max: usize) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len().min(max) + 2);
     out.push(quote);
     let total = s.chars().count();
