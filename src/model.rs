@@ -90,13 +90,10 @@ impl Verdict {
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Location {
     /// Archive member or logical stream ("data.pkl", "legacy:model", "nested@120"), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
     /// Byte offset of the opcode inside the member (or the file).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
     /// Opcode name at that offset.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub opcode: Option<String>,
 }
 
@@ -110,19 +107,15 @@ pub struct Finding {
     #[serde(flatten)]
     pub location: Location,
     /// The reconstructed call as Python, e.g. `os.system('true')`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub call: Option<String>,
     /// Dotted path of the callable that would actually run.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// How the target was reached, outermost first (getattr, partial, decoders…).
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(default)]
     pub chain: Vec<String>,
     /// Knowledge-base category of the target.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// Why it matters and what to do.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<String>,
     /// How many times the same (rule, target) occurred in this member.
     pub occurrences: u32,

@@ -64,7 +64,6 @@ impl Default for ScanOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct FileReport {
     pub path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     pub size: u64,
     pub format: String,
@@ -73,7 +72,6 @@ pub struct FileReport {
     pub incomplete: bool,
     pub findings: Vec<Finding>,
     /// Why the file could not be read, when it could not.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

@@ -458,6 +458,10 @@ fn render_into(out: &mut String, value: &Value<'_>, lim: RenderLimits, depth: us
             }
             out.push('}');
         }
+        // Builtins are written as Python code names them: `getattr`, not `builtins.getattr`.
+        Value::Global(g) if matches!(&*g.module, "builtins" | "__builtin__") && !g.name.is_empty() => {
+            out.push_str(&g.name)
+        }
         Value::Global(g) => out.push_str(&g.path()),
         Value::Module(m) => out.push_str(m),
         Value::ComputedGlobal(c) => {
