@@ -48,6 +48,16 @@ pub struct ScanOptions {
     pub fail_on: Option<Severity>,
     /// Worker threads (0: one per core).
     pub jobs: usize,
+    pub hash: HashPolicy,
+}
+
+/// Which files get a whole-file SHA-256. Hashing reads every byte, which a scan otherwise never
+/// does for tensor data, so by default only files with findings (the ones baselines and
+/// fingerprints need) are hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashPolicy {
+    WithFindings,
+    All,
 }
 
 impl Default for ScanOptions {
@@ -56,6 +66,7 @@ impl Default for ScanOptions {
             analyze: AnalyzeOptions::default(),
             fail_on: Some(Severity::High),
             jobs: 0,
+            hash: HashPolicy::WithFindings,
         }
     }
 }
@@ -150,12 +161,7 @@ pub fn has_model_extension(path: &Path) -> bool {
 
 /// Scans the given files in parallel; results come back sorted by path.
 pub fn scan_files(paths: &[PathBuf], options: &ScanOptions) -> ScanOutcome {
-    let work = || {
-        paths
-            .par_iter()
-            .map(|p| scan_file(p, &options.analyze))
-            .collect::<Vec<_>>()
-    };
+    let work = || paths.par_iter().map(|p| scan_file(p, options)).collect::<Vec<_>>();
     let mut files = match rayon::ThreadPoolBuilder::new().num_threads(options.jobs).build() {
         Ok(pool) => pool.install(work),
         Err(_) => work(),
@@ -202,16 +208,17 @@ pub fn summarize(files: &[FileReport], fail_on: Option<Severity>) -> Summary {
 }
 
 /// Reads and analyses one file. Read failures are data, not errors: the scan goes on.
-pub fn scan_file(path: &Path, options: &AnalyzeOptions) -> FileReport {
+pub fn scan_file(path: &Path, options: &ScanOptions) -> FileReport {
     let display = path.to_string_lossy().into_owned();
     match read(path) {
         Ok(bytes) => {
             let name = path.file_name().and_then(|n| n.to_str());
-            let analysis = analyze_named(&bytes, name, options);
+            let analysis = analyze_named(&bytes, name, &options.analyze);
             let verdict = analysis.verdict();
+            let hash = options.hash == HashPolicy::All || !analysis.findings.is_empty() || analysis.incomplete;
             FileReport {
                 path: display,
-                sha256: Some(hex(&Sha256::digest(&bytes[..]))),
+                sha256: hash.then(|| hex(&Sha256::digest(&bytes[..]))),
                 size: bytes.len() as u64,
                 format: analysis.format,
                 verdict,

@@ -42,6 +42,12 @@ pub enum Format {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Hash {
+    Findings,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
     Critical,
     High,
@@ -70,6 +76,9 @@ pub struct ScanArgs {
     /// Worker threads (default: one per core).
     #[arg(long, short, default_value_t = 0)]
     pub jobs: usize,
+    /// Which files get a SHA-256 in reports: those with findings, or all (reads every byte).
+    #[arg(long, value_enum, default_value_t = Hash::Findings)]
+    pub hash: Hash,
     /// Colour in text output: auto, always, never.
     #[arg(long, default_value = "auto")]
     pub color: String,

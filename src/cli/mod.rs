@@ -3,7 +3,7 @@
 pub mod args;
 
 use anyhow::{bail, Context, Result};
-use args::{Cli, Command, FailOn, Format, RulesCommand, ScanArgs};
+use args::{Cli, Command, FailOn, Format, Hash, RulesCommand, ScanArgs};
 use picklegate::model::Severity;
 use picklegate::report;
 use picklegate::scan::{self, ScanOptions};
@@ -54,9 +54,14 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         FailOn::Low => Some(Severity::Low),
         FailOn::None => None,
     };
+    let hash = match args.hash {
+        Hash::Findings => scan::HashPolicy::WithFindings,
+        Hash::All => scan::HashPolicy::All,
+    };
     let options = ScanOptions {
         fail_on,
         jobs: args.jobs,
+        hash,
         ..ScanOptions::default()
     };
     let paths = scan::collect_paths(&args.paths).context("cannot list the files to scan")?;

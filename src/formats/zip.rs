@@ -17,6 +17,8 @@ pub struct Entry {
     pub crc32: u32,
     pub compressed_size: u64,
     pub size: u64,
+    /// Offset of the member's local header in the file.
+    pub header_offset: usize,
     /// Offset of the member's data in the file.
     pub data_offset: usize,
 }
@@ -218,17 +220,11 @@ pub fn open(data: &[u8], max_entries: u64) -> Result<Archive, ZipError> {
             crc32,
             compressed_size,
             size,
+            header_offset: local,
             data_offset,
         });
     }
-    let first_header = entries
-        .iter()
-        .filter_map(|e| {
-            e.data_offset
-                .checked_sub(30 + e.local_name.as_ref().map_or(e.name.len(), String::len))
-        })
-        .min()
-        .unwrap_or(shift);
+    let first_header = entries.iter().map(|e| e.header_offset).min().unwrap_or(shift);
     if first_header > 0 {
         anomalies.insert(0, Anomaly::DataBeforeArchive { len: first_header });
     }
