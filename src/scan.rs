@@ -82,6 +82,8 @@ pub struct FileReport {
     /// Part of the file could not be analysed (never clean).
     pub incomplete: bool,
     pub findings: Vec<Finding>,
+    /// Frameworks whose legitimate globals the file uses (ids from the knowledge base).
+    pub frameworks: Vec<String>,
     /// Why the file could not be read, when it could not.
     pub error: Option<String>,
 }
@@ -224,6 +226,7 @@ pub fn scan_file(path: &Path, options: &ScanOptions) -> FileReport {
                 verdict,
                 incomplete: analysis.incomplete,
                 findings: analysis.findings,
+                frameworks: analysis.frameworks,
                 error: None,
             }
         }
@@ -235,6 +238,7 @@ pub fn scan_file(path: &Path, options: &ScanOptions) -> FileReport {
             verdict: Verdict::Error,
             incomplete: true,
             findings: Vec::new(),
+            frameworks: Vec::new(),
             error: Some(e.to_string()),
         },
     }

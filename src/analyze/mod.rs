@@ -5,6 +5,7 @@
 //! it reports.
 
 mod containers;
+mod context;
 pub mod facts;
 
 use crate::formats::pickle::{run_stream, DivergenceKind, Limits, Value};
@@ -59,6 +60,8 @@ pub struct Analysis {
     pub incomplete: bool,
     pub streams: usize,
     pub opcodes: u64,
+    /// Frameworks whose allowlisted globals the file uses, by id (sorted).
+    pub frameworks: Vec<String>,
 }
 
 impl Analysis {
@@ -80,21 +83,18 @@ pub fn analyze_with(bytes: &[u8], options: &AnalyzeOptions) -> Analysis {
 /// format but starts with a pickle opcode, in a file named like a pickle, is read as a
 /// (malformed) pickle rather than dismissed as unknown data.
 pub fn analyze_named(bytes: &[u8], file_name: Option<&str>, options: &AnalyzeOptions) -> Analysis {
-    let mut session = Session {
-        options,
-        file_name,
-        findings: Vec::new(),
-        incomplete: false,
-        streams: 0,
-        opcodes: 0,
-    };
+    let mut session = Session::new(options, file_name);
     let format = session.artifact(bytes, None, 0);
+    let frameworks: Vec<String> = session.frameworks.keys().cloned().collect();
+    let mut findings = session.findings;
+    context::explain(&mut findings, &session.frameworks);
     finish(Analysis {
         format,
-        findings: session.findings,
+        findings,
         incomplete: session.incomplete,
         streams: session.streams,
         opcodes: session.opcodes,
+        frameworks,
     })
 }
 
@@ -126,6 +126,22 @@ pub(crate) struct Session<'o> {
     pub incomplete: bool,
     pub streams: usize,
     pub opcodes: u64,
+    /// Allowlisted globals seen, per framework id.
+    pub frameworks: std::collections::BTreeMap<String, u32>,
+}
+
+impl<'o> Session<'o> {
+    pub(crate) fn new(options: &'o AnalyzeOptions, file_name: Option<&'o str>) -> Self {
+        Session {
+            options,
+            file_name,
+            findings: Vec::new(),
+            incomplete: false,
+            streams: 0,
+            opcodes: 0,
+            frameworks: Default::default(),
+        }
+    }
 }
 
 /// What a pickle stream returned, reduced to owned data a container layout needs.
@@ -200,14 +216,7 @@ impl Session<'_> {
                 nested_incomplete.set(true);
                 return (vec![f], true);
             }
-            let mut inner = Session {
-                options,
-                file_name: None,
-                findings: Vec::new(),
-                incomplete: false,
-                streams: 0,
-                opcodes: 0,
-            };
+            let mut inner = Session::new(options, None);
             // Loaders such as torch.load accept archives as well as raw pickles.
             inner.artifact(payload, Some(label), depth + 1);
             if inner.incomplete {
@@ -242,6 +251,9 @@ impl Session<'_> {
         };
         if report.error.is_some() || report.budget_exhausted || nested_incomplete.get() {
             self.incomplete = true;
+        }
+        for (framework, count) in &facts.frameworks_seen {
+            *self.frameworks.entry(framework.clone()).or_default() += count;
         }
         self.findings.append(&mut nested_findings);
         step
