@@ -3,4 +3,5 @@
 mod common;
 mod differential;
 mod fixtures;
+mod hostile;
 mod scan;
