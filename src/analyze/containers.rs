@@ -171,6 +171,10 @@ impl Session<'_> {
             }
         };
         for anomaly in &archive.anomalies {
+            if matches!(anomaly, zip::Anomaly::EncryptedFlag { .. }) {
+                // Reported with the member, once it is known whether the data is really encrypted.
+                continue;
+            }
             let (severity, message) = describe_anomaly(anomaly);
             self.findings
                 .push(rules::archive_anomaly_finding(member, severity, message));
@@ -231,6 +235,14 @@ impl Session<'_> {
             return;
         }
         let Some(head) = zip::peek_member(data, entry, PEEK) else {
+            if entry.flags & 1 != 0 {
+                self.findings.push(rules::unscannable_content_finding(
+                    Some(label),
+                    "the member is encrypted",
+                ));
+                self.incomplete = true;
+                return;
+            }
             self.findings.push(rules::malformed_container_finding(
                 Some(label),
                 "zip member",
@@ -240,6 +252,23 @@ impl Session<'_> {
             return;
         };
         let kind = formats::sniff(&head);
+        if entry.flags & 1 != 0 {
+            if matches!(kind, Kind::Unknown) {
+                // Really encrypted: nothing can be analysed.
+                self.findings.push(rules::unscannable_content_finding(
+                    Some(label),
+                    "the member is encrypted",
+                ));
+                self.incomplete = true;
+                return;
+            }
+            let (severity, message) = describe_anomaly(&zip::Anomaly::EncryptedFlag {
+                name: entry.name.clone(),
+                flags: entry.flags,
+            });
+            self.findings
+                .push(rules::archive_anomaly_finding(Some(label), severity, message));
+        }
         let wanted = looks_like_pickle_name(&entry.name)
             || matches!(
                 kind,

@@ -8,8 +8,16 @@ use proptest::prelude::*;
 
 fn fixture_bytes() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for dir in ["fixtures/pickle/malicious", "fixtures/pickle/benign", "fixtures/containers/torch", "fixtures/containers/joblib"] {
-        let mut entries: Vec<_> = std::fs::read_dir(root().join(dir)).expect("fixture dir").flatten().collect();
+    for dir in [
+        "fixtures/pickle/malicious",
+        "fixtures/pickle/benign",
+        "fixtures/containers/torch",
+        "fixtures/containers/joblib",
+    ] {
+        let mut entries: Vec<_> = std::fs::read_dir(root().join(dir))
+            .expect("fixture dir")
+            .flatten()
+            .collect();
         entries.sort_by_key(|e| e.file_name());
         for entry in entries.into_iter().take(12) {
             out.push(std::fs::read(entry.path()).expect("fixture"));
