@@ -4,6 +4,7 @@
 //! The analysis core ([`analyze`]) takes bytes and returns findings; it does no I/O.
 
 pub mod analyze;
+pub mod config;
 pub mod disasm;
 pub mod formats;
 pub mod kb;
@@ -11,3 +12,4 @@ pub mod model;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod walk;

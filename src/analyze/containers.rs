@@ -89,6 +89,10 @@ impl Session<'_> {
                 self.findings.push(rules::not_a_model_finding(member, what, true));
                 "not-a-model".into()
             }
+            Kind::OtherModel(what) => {
+                self.findings.push(rules::not_a_model_finding(member, what, false));
+                "no-pickle".into()
+            }
             Kind::Unknown => {
                 if zip::find_eocd(data).is_some() {
                     return self.zip(data, member, depth);
@@ -235,7 +239,7 @@ impl Session<'_> {
             return;
         }
         let Some(head) = zip::peek_member(data, entry, PEEK) else {
-            if entry.flags & 1 != 0 {
+            if entry.flags & 0x41 != 0 {
                 self.findings.push(rules::unscannable_content_finding(
                     Some(label),
                     "the member is encrypted",
@@ -252,7 +256,7 @@ impl Session<'_> {
             return;
         };
         let kind = formats::sniff(&head);
-        if entry.flags & 1 != 0 {
+        if entry.flags & 0x41 != 0 {
             if matches!(kind, Kind::Unknown) {
                 // Really encrypted: nothing can be analysed.
                 self.findings.push(rules::unscannable_content_finding(

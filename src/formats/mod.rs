@@ -29,6 +29,8 @@ pub enum Kind {
     LfsPointer,
     /// A known format that is not a model file (image, document, executable…).
     NotModel(&'static str),
+    /// A model format that holds no pickle (GGUF, HDF5).
+    OtherModel(&'static str),
     Unknown,
 }
 
@@ -45,6 +47,7 @@ impl Kind {
             Kind::Safetensors => "safetensors",
             Kind::LfsPointer => "lfs-pointer",
             Kind::NotModel(_) => "not-a-model",
+            Kind::OtherModel(_) => "no-pickle",
             Kind::Unknown => "unknown",
         }
     }
@@ -61,8 +64,6 @@ const NOT_MODELS: &[(&[u8], &str)] = &[
     (b"\xca\xfe\xba\xbe", "Mach-O or Java class file"),
     (b"\xcf\xfa\xed\xfe", "Mach-O executable"),
     (b"#!", "script"),
-    (b"\x89HDF\r\n\x1a\n", "HDF5 file (Keras .h5)"),
-    (b"GGUF", "GGUF model (no pickle)"),
     (b"<?xml", "XML document"),
     (b"RIFF", "RIFF media file"),
 ];
@@ -105,6 +106,15 @@ pub fn sniff(data: &[u8]) -> Kind {
     }
     if safetensors::looks_like(data) {
         return Kind::Safetensors;
+    }
+    let other_models: [(&[u8], &str); 2] = [
+        (b"\x89HDF\r\n\x1a\n", "an HDF5 file (Keras .h5), which holds no pickle"),
+        (b"GGUF", "a GGUF model, which holds no pickle"),
+    ];
+    for (prefix, what) in other_models {
+        if data.starts_with(prefix) {
+            return Kind::OtherModel(what);
+        }
     }
     for (prefix, what) in NOT_MODELS {
         if data.starts_with(prefix) {

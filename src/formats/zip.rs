@@ -196,7 +196,8 @@ pub fn open(data: &[u8], max_entries: u64) -> Result<Archive, ZipError> {
                 name: name.clone(),
                 flags,
             });
-        } else if flags & 0x2020 != 0 {
+        }
+        if flags & 0x2020 != 0 {
             anomalies.push(Anomaly::UnusualFlags {
                 name: name.clone(),
                 flags,

@@ -381,6 +381,84 @@ mod tests {
         ));
     }
 
+    /// Every decoder the knowledge base lists is one the analysis really folds: a payload wrapped
+    /// in it is decoded and its os.system call found.
+    #[test]
+    fn every_listed_decoder_is_folded() {
+        fn hex(s: &str) -> Vec<u8> {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        }
+        let inputs: &[(&str, &str)] = &[
+            ("base64", "5932397a436e4e356333526c62516f6f55796430636e566c4a7770305569343d"),
+            ("urlsafe-base64", "5932397a436e4e356333526c62516f6f55796430636e566c4a7770305569343d"),
+            ("base32", "4d4e58584743545450465a58495a4c4e42495546474a33554f4a32574b4a594b4f524a43343d3d3d"),
+            ("base32hex", "43444e4e36324a4a4635504e3850424431384b353639524b4539514d41394f4145483932533d3d3d"),
+            ("hex-upper", "36333646373330413733373937333734363536443041323835333237373437323735363532373041373435323245"),
+            ("ascii85", "4072484471462a56684b41536863263b5e5a5b2d465f29702d4641615e"),
+            ("base85", "567b645a606239722d67576f2d2635517a7677436221385f436257247a"),
+            ("hex", "36333666373330613733373937333734363536643061323835333237373437323735363532373061373435323265"),
+            ("zlib", "789c4bce2fe62aae2c2e49cde5d208562f292a4d55e72a09d2030060530786"),
+            ("gzip", "1f8b08000000000002034bce2fe62aae2c2e49cde5d208562f292a4d55e72a09d20300dcd0e0d317000000"),
+            ("bz2", "425a68393141592653597fb85d2a000004d380001000c118000a029e202000314c0001464365368825c8e040d3c4b2b384adbe2ee48a70a120ff70ba54"),
+            ("lzma", "fd377a585a000004e6d6b4460200210116000000742fe5a3010016636f730a73797374656d0a28532774727565270a74522e0000dc543c9435c46d5600012f17810849b11fb6f37d010000000004595a"),
+        ];
+        for decoder in &kb().decoders {
+            let (module, name) = split_target(&decoder.target).unwrap();
+            let mut pickle = b"\x80\x04\x8c\x06pickle\x8c\x05loads\x93".to_vec();
+            let push_str = |p: &mut Vec<u8>, s: &[u8]| {
+                p.push(0x8d);
+                p.extend_from_slice(&(s.len() as u64).to_le_bytes());
+                p.extend_from_slice(s);
+            };
+            push_str(&mut pickle, module.as_bytes());
+            push_str(&mut pickle, name.as_bytes());
+            pickle.push(0x93);
+            let payload = b"cos\nsystem\n(S'true'\ntR.";
+            match decoder.transform.as_str() {
+                "codecs" => {
+                    pickle.push(b'B');
+                    let encoded = hex(inputs.iter().find(|(t, _)| *t == "hex").unwrap().1);
+                    pickle.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
+                    pickle.extend_from_slice(&encoded);
+                    push_str(&mut pickle, b"hex");
+                    pickle.push(0x86);
+                }
+                "codecs-encode" => {
+                    push_str(&mut pickle, payload);
+                    push_str(&mut pickle, b"latin1");
+                    pickle.push(0x86);
+                }
+                transform => {
+                    let encoded = hex(inputs
+                        .iter()
+                        .find(|(t, _)| *t == transform)
+                        .unwrap_or_else(|| panic!("no input for {transform}"))
+                        .1);
+                    if name.ends_with("fromhex") {
+                        // bytes.fromhex takes text.
+                        push_str(&mut pickle, &encoded);
+                    } else {
+                        pickle.push(b'B');
+                        pickle.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
+                        pickle.extend_from_slice(&encoded);
+                    }
+                    pickle.push(0x85);
+                }
+            }
+            pickle.extend_from_slice(b"R\x85R.");
+            let findings = crate::analyze::analyze(&pickle).findings;
+            assert!(
+                findings.iter().any(|f| f.target.as_deref() == Some("os.system")),
+                "{} ({}) was not folded: {findings:#?}",
+                decoder.target,
+                decoder.transform
+            );
+        }
+    }
+
     #[test]
     fn allowlist_is_exact() {
         assert!(matches!(

@@ -21,7 +21,7 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
         }
         let mut finding = cx.finding(
             &META,
-            Severity::High,
+            danger.severity.min(Severity::High),
             Confidence::Medium,
             format!(
                 "the file imports {path} ({}) but no call to it could be proven; whatever consumes the loaded object may call it",

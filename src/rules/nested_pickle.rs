@@ -60,6 +60,10 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
                         "the embedded pickle is malicious (see the findings under it)",
                     ),
                     _ if incomplete => (danger.severity, "the embedded pickle could not be fully analysed"),
+                    Some(Severity::Medium) => (
+                        Severity::Medium,
+                        "the embedded pickle has findings of its own (see the findings under it)",
+                    ),
                     _ if rebuild => (Severity::Low, "the embedded pickle was analysed and holds only data"),
                     _ => (
                         danger.severity,

@@ -29,7 +29,7 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
         let chain = indirection(kept);
         let mut finding = cx.finding(
             &META,
-            Severity::Critical,
+            if danger.severity >= Severity::High { Severity::Critical } else { Severity::High },
             Confidence::High,
             format!(
                 "loading this file calls {effective} ({}), reached as {}; hiding the callable this way has no use in a legitimate model file",

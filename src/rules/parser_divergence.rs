@@ -43,7 +43,7 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
             DivergenceKind::NonDecimalInt => (
                 Severity::Medium,
                 Some("INT"),
-                "an INT literal uses a form (0x…, 0o…, leading zeros, underscores) that pickletools cannot parse but the C unpickler accepts".to_string(),
+                "an INT literal (0x…, 0o…, or a leading-zero octal like 010) means one number to the C unpickler and another, or nothing, to pickletools".to_string(),
             ),
             DivergenceKind::LoneSurrogate => (
                 Severity::Low,

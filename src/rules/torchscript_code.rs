@@ -26,7 +26,7 @@ const MARKERS: &[(&str, &str)] = &[
     ("socket.", "opens network connections"),
     ("urllib", "reaches the network"),
     ("open(", "opens files"),
-    ("ops.aten.system", "not a real operator: a disguised call"),
+    ("ops.aten.system", "names no real operator (a disguised call)"),
     ("torch.ops.load_library", "loads native code"),
     ("ctypes", "loads native code"),
 ];

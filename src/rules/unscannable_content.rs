@@ -1,5 +1,5 @@
-//! `unscannable-content`: content picklegate cannot open (7z, zstd, encrypted or exotically
-//! compressed members, arrays whose size cannot be computed). Never clean.
+//! `unscannable-content`: content picklegate cannot open (zstd streams, encrypted archive
+//! members, exotic compression methods, 7z archives it cannot decode). Never clean.
 
 use super::rule_meta;
 use crate::model::{Confidence, Finding, Severity};

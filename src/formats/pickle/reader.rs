@@ -66,8 +66,8 @@ pub enum DivergenceKind {
     /// `pickle.py` reads the short frame and goes on. Reading goes on, so that what the
     /// tolerant reader would run is analysed.
     FrameOverrun { declared: u64, available: u64 },
-    /// A protocol-0 integer written in a form `pickletools` cannot parse (`0x…`, `0o…`, `1_0`,
-    /// padding, or a leading-zero octal that C's `strtol` reads in base 8).
+    /// A protocol-0 integer that `pickletools` (base 10) reads differently from C's `strtol`
+    /// in base 0, or cannot read: `0x…`, `0o…`, or a leading-zero octal such as `010`.
     NonDecimalInt,
     /// UTF-8 with lone surrogates: `_pickle` accepts it with `surrogatepass`.
     LoneSurrogate,
@@ -402,7 +402,9 @@ impl<'a> Reader<'a> {
             }
             None => parse_python_int(text, 0).ok_or_else(|| bad("invalid INT literal"))?,
         };
-        if parse_python_int(text, 10).is_none() {
+        // pickletools reads INT with int(s) in base 10: a different value (or none) is a
+        // differential that hides what _pickle builds.
+        if parse_python_int(text, 10) != Some(value.clone()) {
             self.diverge(offset, DivergenceKind::NonDecimalInt);
         }
         Ok(match value {
@@ -796,6 +798,12 @@ mod tests {
         let mut r = Reader::new(data, 0);
         r.next_op().unwrap();
         assert_eq!(r.divergences()[0].kind, DivergenceKind::NonDecimalInt);
+        let mut r = Reader::new(b"I010\n.", 0);
+        r.next_op().unwrap();
+        assert_eq!(r.divergences().len(), 1, "010 is 8 for _pickle, 10 for pickletools");
+        let mut r = Reader::new(b"I1_0\n.", 0);
+        r.next_op().unwrap();
+        assert!(r.divergences().is_empty(), "both read 10");
     }
 
     #[test]

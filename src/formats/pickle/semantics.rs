@@ -350,6 +350,11 @@ fn fold_target<'a>(
             input_bytes(arg(0)).and_then(|b| transform(Transform::UrlsafeBase64, &b, budget))
         }
         ("base64", "b32decode") => input_bytes(arg(0)).and_then(|b| transform(Transform::Base32, &b, budget)),
+        ("base64", "b32hexdecode") => input_bytes(arg(0)).and_then(|b| transform(Transform::Base32Hex, &b, budget)),
+        ("base64", "a85decode") => input_bytes(arg(0)).and_then(|b| transform(Transform::Ascii85, &b, budget)),
+        ("base64", "b85decode") => input_bytes(arg(0)).and_then(|b| transform(Transform::Base85, &b, budget)),
+        // A file object over constant bytes reads as those bytes (pickle.load(io.BytesIO(b))).
+        ("io", "BytesIO") => arg(0).filter(|v| v.as_bytes().is_some()).cloned(),
         ("base64", "b16decode") | ("binascii", "unhexlify" | "a2b_hex") => {
             input_bytes(arg(0)).and_then(|b| transform(Transform::Hex, &b, budget))
         }
@@ -621,6 +626,9 @@ enum Transform {
     Base64,
     UrlsafeBase64,
     Base32,
+    Base32Hex,
+    Ascii85,
+    Base85,
     Hex,
 }
 
@@ -628,7 +636,10 @@ fn transform<'a>(t: Transform, input: &[u8], budget: &mut Budget) -> Option<Valu
     let out = match t {
         Transform::Base64 => base64_decode(input, false)?,
         Transform::UrlsafeBase64 => base64_decode(input, true)?,
-        Transform::Base32 => base32_decode(input)?,
+        Transform::Base32 => base32_decode(input, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")?,
+        Transform::Base32Hex => base32_decode(input, b"0123456789ABCDEFGHIJKLMNOPQRSTUV")?,
+        Transform::Ascii85 => ascii85_decode(input)?,
+        Transform::Base85 => base85_decode(input)?,
         Transform::Hex => hex_decode(input)?,
     };
     budget.take(out.len()).then(|| Value::Bytes(Blob::Owned(out.into())))
@@ -679,7 +690,7 @@ pub fn base64_decode(input: &[u8], urlsafe: bool) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn base32_decode(input: &[u8]) -> Option<Vec<u8>> {
+fn base32_decode(input: &[u8], alphabet: &[u8; 32]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut acc = 0u64;
     let mut bits = 0;
@@ -687,12 +698,8 @@ fn base32_decode(input: &[u8]) -> Option<Vec<u8>> {
         if c == b'=' {
             break;
         }
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => return None,
-        };
-        acc = (acc << 5) | u64::from(v);
+        let v = alphabet.iter().position(|&a| a == c)? as u64;
+        acc = (acc << 5) | v;
         bits += 5;
         if bits >= 8 {
             bits -= 8;
@@ -701,6 +708,56 @@ fn base32_decode(input: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Groups of five base-85 digits to four bytes; a short last group is padded with the top digit.
+fn decode85(digits: impl Iterator<Item = Option<u32>>) -> Option<Vec<u8>> {
+    let digits: Vec<u32> = digits.collect::<Option<_>>()?;
+    let mut out = Vec::with_capacity(digits.len() * 4 / 5);
+    for chunk in digits.chunks(5) {
+        let mut group = [84u32; 5];
+        group[..chunk.len()].copy_from_slice(chunk);
+        let value = group
+            .iter()
+            .try_fold(0u32, |acc, &d| acc.checked_mul(85)?.checked_add(d))?;
+        let bytes = value.to_be_bytes();
+        let take = if chunk.len() == 5 {
+            4
+        } else {
+            chunk.len().saturating_sub(1)
+        };
+        out.extend_from_slice(&bytes[..take]);
+    }
+    Some(out)
+}
+
+/// `base64.a85decode` (Adobe framing `<~ ~>` optional; `z` stands for four zero bytes).
+fn ascii85_decode(input: &[u8]) -> Option<Vec<u8>> {
+    let body = input.strip_prefix(b"<~").unwrap_or(input);
+    let body = body.strip_suffix(b"~>").unwrap_or(body);
+    let mut expanded = Vec::with_capacity(body.len());
+    for &c in body.iter().filter(|c| !c.is_ascii_whitespace()) {
+        if c == b'z' {
+            expanded.extend_from_slice(b"!!!!!");
+        } else {
+            expanded.push(c);
+        }
+    }
+    decode85(
+        expanded
+            .iter()
+            .map(|&c| (b'!'..=b'u').contains(&c).then(|| u32::from(c - b'!'))),
+    )
+}
+
+/// `base64.b85decode` (the RFC 1924 alphabet git and Mercurial use).
+fn base85_decode(input: &[u8]) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~";
+    decode85(
+        input
+            .iter()
+            .map(|c| ALPHABET.iter().position(|a| a == c).map(|p| p as u32)),
+    )
 }
 
 fn hex_decode(input: &[u8]) -> Option<Vec<u8>> {
@@ -824,7 +881,18 @@ mod tests {
         assert_eq!(base64_decode(b"b3M=", false).unwrap(), b"os");
         assert_eq!(base64_decode(b"b3M\n", false).unwrap(), b"os");
         assert_eq!(hex_decode(b"6f73").unwrap(), b"os");
-        assert_eq!(base32_decode(b"N5ZQ====").unwrap(), b"os");
+        assert_eq!(
+            base32_decode(b"N5ZQ====", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567").unwrap(),
+            b"os"
+        );
+        assert_eq!(
+            base32_decode(b"DTPG====", b"0123456789ABCDEFGHIJKLMNOPQRSTUV").unwrap(),
+            b"os"
+        );
+        assert_eq!(ascii85_decode(b"DfY").unwrap(), b"os");
+        assert_eq!(ascii85_decode(b"BOu!rD]j7BEbo80+T").unwrap(), b"hello world!!");
+        assert_eq!(base85_decode(b"Z*u").unwrap(), b"os");
+        assert_eq!(base85_decode(b"Xk~0{Zy<MXa%^NFAp").unwrap(), b"hello world!!");
         assert!(hex_decode(b"6f7").is_none());
     }
 

@@ -1,0 +1,245 @@
+//! Which files to scan: folders walked with `.gitignore`, `.git/info/exclude`, global excludes
+//! and `.picklegateignore` honoured, include/exclude globs, a default list of model extensions
+//! (or every file, sniffed, with `all_files`), explicit files as given, and — from [`git`] —
+//! the files a branch changes or a commit stages.
+
+pub mod git;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Extensions scanned when walking a folder (files named explicitly are always scanned).
+pub const MODEL_EXTENSIONS: &[&str] = &[
+    "pkl",
+    "pickle",
+    "pt",
+    "pth",
+    "bin",
+    "ckpt",
+    "joblib",
+    "npy",
+    "npz",
+    "dill",
+    "mar",
+    "pt2",
+    "safetensors",
+    "tar",
+    "zip",
+    "gz",
+    "bz2",
+    "xz",
+    "lzma",
+    "lz4",
+    "z",
+    "zlib",
+    "7z",
+    "ptl",
+    "data",
+    "dat",
+    "model",
+    "sav",
+    "pyt",
+    "p",
+    "pkl3",
+    "h5ad",
+];
+
+/// The ignore file picklegate reads in every folder, with `.gitignore` syntax.
+pub const IGNORE_FILE: &str = ".picklegateignore";
+
+#[derive(Debug, Clone, Default)]
+pub struct WalkOptions {
+    /// Globs of files to scan in addition to model extensions.
+    pub include: Vec<String>,
+    /// Globs of files never to scan.
+    pub exclude: Vec<String>,
+    /// Consider every file, not only model extensions (content decides; see `sniff_only`).
+    pub all_files: bool,
+    /// Apply excludes to files named explicitly too (pre-commit passes every staged file).
+    pub force_exclude: bool,
+}
+
+/// Where a candidate's bytes come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    File(PathBuf),
+    /// Content already in memory (a staged blob from the index).
+    Bytes(Arc<Vec<u8>>),
+}
+
+/// A file to scan.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The path as reported.
+    pub display: String,
+    pub source: Source,
+    /// Found by walking a folder with `all_files`: skip it silently unless its bytes are a
+    /// format picklegate reads.
+    pub sniff_only: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("invalid glob `{glob}`: {message}")]
+    Glob { glob: String, message: String },
+    #[error(transparent)]
+    Git(#[from] git::GitError),
+}
+
+/// Compiled include/exclude globs. A pattern without `/` matches a file name anywhere; with
+/// `/` it matches the path relative to the scanned folder.
+#[derive(Debug, Clone)]
+pub struct Filters {
+    include: GlobSet,
+    exclude: GlobSet,
+}
+
+fn globset(patterns: &[String]) -> Result<GlobSet, WalkError> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let anchored = if pattern.contains('/') {
+            pattern.trim_start_matches("./").to_string()
+        } else {
+            format!("**/{pattern}")
+        };
+        let glob = Glob::new(&anchored).map_err(|e| WalkError::Glob {
+            glob: pattern.clone(),
+            message: e.to_string(),
+        })?;
+        builder.add(glob);
+        if pattern.ends_with('/') || !pattern.contains('*') {
+            // `dir` or `dir/` also excludes everything below it.
+            let below = Glob::new(&format!("{}/**", anchored.trim_end_matches('/'))).map_err(|e| WalkError::Glob {
+                glob: pattern.clone(),
+                message: e.to_string(),
+            })?;
+            builder.add(below);
+        }
+    }
+    builder.build().map_err(|e| WalkError::Glob {
+        glob: patterns.join(", "),
+        message: e.to_string(),
+    })
+}
+
+impl Filters {
+    pub fn new(options: &WalkOptions) -> Result<Filters, WalkError> {
+        Ok(Filters {
+            include: globset(&options.include)?,
+            exclude: globset(&options.exclude)?,
+        })
+    }
+
+    pub fn excluded(&self, relative: &Path) -> bool {
+        self.exclude.is_match(relative)
+    }
+
+    pub fn included(&self, relative: &Path) -> bool {
+        self.include.is_match(relative)
+    }
+}
+
+pub fn has_model_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| MODEL_EXTENSIONS.iter().any(|m| m.eq_ignore_ascii_case(e)))
+}
+
+/// Files named explicitly are scanned as given (unless `force_exclude` and excluded); folders
+/// are walked. The result is sorted and free of duplicates.
+pub fn collect(inputs: &[PathBuf], options: &WalkOptions) -> Result<Vec<Candidate>, WalkError> {
+    let filters = Filters::new(options)?;
+    let mut out = Vec::new();
+    for input in inputs {
+        let meta = std::fs::metadata(input).map_err(|source| WalkError::Io {
+            path: input.display().to_string(),
+            source,
+        })?;
+        if meta.is_dir() {
+            walk_dir(input, options, &filters, &mut out)?;
+        } else {
+            if options.force_exclude && filters.excluded(input) {
+                continue;
+            }
+            out.push(Candidate {
+                display: display(input),
+                source: Source::File(input.clone()),
+                sniff_only: false,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.display.cmp(&b.display));
+    out.dedup_by(|a, b| a.display == b.display);
+    Ok(out)
+}
+
+fn walk_dir(root: &Path, options: &WalkOptions, filters: &Filters, out: &mut Vec<Candidate>) -> Result<(), WalkError> {
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .follow_links(false)
+        .add_custom_ignore_filename(IGNORE_FILE)
+        .filter_entry(|entry| entry.file_name() != ".git")
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .build();
+    for entry in walker {
+        let entry = entry.map_err(|e| WalkError::Io {
+            path: root.display().to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        // Symlinks are not followed: a link out of the tree must not pull other files in.
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        let relative = path.strip_prefix(root).unwrap_or(path);
+        if filters.excluded(relative) {
+            continue;
+        }
+        let by_extension = has_model_extension(path) || filters.included(relative);
+        if by_extension || options.all_files {
+            out.push(Candidate {
+                display: display(path),
+                source: Source::File(path.to_path_buf()),
+                sniff_only: !by_extension,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How a path is reported: as given, `./` removed, lossy for non-UTF-8 names.
+pub fn display(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    text.strip_prefix("./").unwrap_or(&text).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_names_anywhere_and_anchored_paths() {
+        let options = WalkOptions {
+            exclude: vec!["*.tmp.pkl".into(), "vendor/".into(), "data/raw/*.bin".into()],
+            ..Default::default()
+        };
+        let filters = Filters::new(&options).unwrap();
+        assert!(filters.excluded(Path::new("a/b/x.tmp.pkl")));
+        assert!(filters.excluded(Path::new("vendor/m/model.pt")));
+        assert!(filters.excluded(Path::new("data/raw/w.bin")));
+        assert!(!filters.excluded(Path::new("data/w.bin")));
+        assert!(!filters.excluded(Path::new("model.pkl")));
+    }
+
+    #[test]
+    fn bad_glob_is_an_error() {
+        let options = WalkOptions {
+            include: vec!["a[".into()],
+            ..Default::default()
+        };
+        assert!(matches!(Filters::new(&options), Err(WalkError::Glob { .. })));
+    }
+}
