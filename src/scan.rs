@@ -1,46 +1,15 @@
 //! Orchestration: find the files, read them, analyse them in parallel, and put the results in a
 //! deterministic order. The only module that combines I/O with analysis.
 
-use crate::analyze::{analyze_named, AnalyzeOptions};
+use crate::analyze::{analyze_named, AllowPattern, AnalyzeOptions};
+use crate::config::LfsPolicy;
+use crate::formats::{self, lfs, Kind};
 use crate::model::{Finding, Severity, Verdict};
+use crate::walk::{Candidate, Source};
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-
-/// Extensions scanned when walking a folder (files named explicitly are always scanned).
-pub const MODEL_EXTENSIONS: &[&str] = &[
-    "pkl",
-    "pickle",
-    "pt",
-    "pth",
-    "bin",
-    "ckpt",
-    "joblib",
-    "npy",
-    "npz",
-    "dill",
-    "mar",
-    "pt2",
-    "safetensors",
-    "tar",
-    "zip",
-    "gz",
-    "bz2",
-    "xz",
-    "lzma",
-    "lz4",
-    "z",
-    "zlib",
-    "7z",
-    "ptl",
-    "data",
-    "dat",
-    "model",
-    "sav",
-    "pyt",
-    "p",
-];
 
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
@@ -49,6 +18,17 @@ pub struct ScanOptions {
     /// Worker threads (0: one per core).
     pub jobs: usize,
     pub hash: HashPolicy,
+    pub lfs: LfsPolicy,
+    /// The project allowlist, each entry limited to files matching its path globs.
+    pub allow: Vec<ProjectAllow>,
+}
+
+/// An `[[allow]]` entry as the scan applies it.
+#[derive(Debug, Clone)]
+pub struct ProjectAllow {
+    pub pattern: AllowPattern,
+    /// Files the entry applies to (every file when `None`).
+    pub paths: Option<globset::GlobSet>,
 }
 
 /// Which files get a whole-file SHA-256. Hashing reads every byte, which a scan otherwise never
@@ -67,6 +47,8 @@ impl Default for ScanOptions {
             fail_on: Some(Severity::High),
             jobs: 0,
             hash: HashPolicy::WithFindings,
+            lfs: LfsPolicy::Fail,
+            allow: Vec::new(),
         }
     }
 }
@@ -122,48 +104,19 @@ pub struct ScanOutcome {
     pub summary: Summary,
 }
 
-/// Collects the files to scan: files as given, folders recursively by model extension.
-pub fn collect_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, std::io::Error> {
-    let mut out = Vec::new();
-    for input in inputs {
-        let meta = std::fs::metadata(input)?;
-        if meta.is_dir() {
-            walk(input, &mut out)?;
-        } else {
-            out.push(input.clone());
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), std::io::Error> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let file_type = entry.file_type()?;
-        let path = entry.path();
-        if file_type.is_dir() {
-            if entry.file_name() != ".git" {
-                walk(&path, out)?;
-            }
-        } else if file_type.is_file() && has_model_extension(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-pub fn has_model_extension(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| MODEL_EXTENSIONS.iter().any(|m| m.eq_ignore_ascii_case(e)))
-}
-
-/// Scans the given files in parallel; results come back sorted by path.
-pub fn scan_files(paths: &[PathBuf], options: &ScanOptions) -> ScanOutcome {
-    let work = || paths.par_iter().map(|p| scan_file(p, options)).collect::<Vec<_>>();
+/// Scans the candidates in parallel; results come back sorted by path. `progress` is called
+/// once per file, from worker threads.
+pub fn scan(candidates: &[Candidate], options: &ScanOptions, progress: &(dyn Fn() + Sync)) -> ScanOutcome {
+    let work = || {
+        candidates
+            .par_iter()
+            .filter_map(|c| {
+                let report = scan_candidate(c, options);
+                progress();
+                report
+            })
+            .collect::<Vec<_>>()
+    };
     let mut files = match rayon::ThreadPoolBuilder::new().num_threads(options.jobs).build() {
         Ok(pool) => pool.install(work),
         Err(_) => work(),
@@ -209,39 +162,90 @@ pub fn summarize(files: &[FileReport], fail_on: Option<Severity>) -> Summary {
     summary
 }
 
-/// Reads and analyses one file. Read failures are data, not errors: the scan goes on.
-pub fn scan_file(path: &Path, options: &ScanOptions) -> FileReport {
-    let display = path.to_string_lossy().into_owned();
-    match read(path) {
-        Ok(bytes) => {
-            let name = path.file_name().and_then(|n| n.to_str());
-            let analysis = analyze_named(&bytes, name, &options.analyze);
-            let verdict = analysis.verdict();
-            let hash = options.hash == HashPolicy::All || !analysis.findings.is_empty() || analysis.incomplete;
-            FileReport {
-                path: display,
-                sha256: hash.then(|| hex(&Sha256::digest(&bytes[..]))),
-                size: bytes.len() as u64,
-                format: analysis.format,
-                verdict,
-                incomplete: analysis.incomplete,
-                findings: analysis.findings,
-                frameworks: analysis.frameworks,
-                error: None,
+/// Reads and analyses one candidate. Read failures are data, not errors: the scan goes on.
+/// `None` when the candidate was only sniffed (`--all-files`) and is not a format picklegate
+/// reads, or is a Git LFS pointer and the policy is to skip them.
+pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<FileReport> {
+    let bytes = match &candidate.source {
+        Source::File(path) => match read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => return Some(unreadable(candidate, e.to_string())),
+        },
+        Source::Bytes(bytes) => Bytes::Shared(bytes.clone()),
+    };
+    if candidate.sniff_only
+        && matches!(
+            formats::sniff(&bytes[..bytes.len().min(1 << 16)]),
+            Kind::Unknown | Kind::NotModel(_)
+        )
+    {
+        return None;
+    }
+    let mut analyze = options.analyze.clone();
+    analyze.allow = options
+        .allow
+        .iter()
+        .filter(|a| a.paths.as_ref().is_none_or(|globs| globs.is_match(&candidate.display)))
+        .map(|a| a.pattern.clone())
+        .collect();
+    let name = Path::new(&candidate.display).file_name().and_then(|n| n.to_str());
+    let mut analysis = analyze_named(&bytes, name, &analyze);
+    if analysis.format == "lfs-pointer" {
+        if options.lfs == LfsPolicy::Skip {
+            return None;
+        }
+        // The real content may be in the local LFS store: scan that instead.
+        if let (Source::File(path), Ok(pointer)) = (&candidate.source, lfs::parse(&bytes)) {
+            if let Some(object) = lfs_object(path, &pointer.oid_sha256) {
+                if let Ok(content) = read(&object) {
+                    analysis = analyze_named(&content, name, &analyze);
+                    analysis.format = format!("lfs-object/{}", analysis.format);
+                }
             }
         }
-        Err(e) => FileReport {
-            path: display,
-            sha256: None,
-            size: 0,
-            format: "unreadable".into(),
-            verdict: Verdict::Error,
-            incomplete: true,
-            findings: Vec::new(),
-            frameworks: Vec::new(),
-            error: Some(e.to_string()),
-        },
+        if analysis.format == "lfs-pointer" && options.lfs == LfsPolicy::Warn {
+            analysis.incomplete = false;
+        }
     }
+    let verdict = analysis.verdict();
+    let hash = options.hash == HashPolicy::All || !analysis.findings.is_empty() || analysis.incomplete;
+    Some(FileReport {
+        path: candidate.display.clone(),
+        sha256: hash.then(|| hex(&Sha256::digest(&bytes[..]))),
+        size: bytes.len() as u64,
+        format: analysis.format,
+        verdict,
+        incomplete: analysis.incomplete,
+        findings: analysis.findings,
+        frameworks: analysis.frameworks,
+        error: None,
+    })
+}
+
+fn unreadable(candidate: &Candidate, error: String) -> FileReport {
+    FileReport {
+        path: candidate.display.clone(),
+        sha256: None,
+        size: 0,
+        format: "unreadable".into(),
+        verdict: Verdict::Error,
+        incomplete: true,
+        findings: Vec::new(),
+        frameworks: Vec::new(),
+        error: Some(error),
+    }
+}
+
+/// `.git/lfs/objects/<aa>/<bb>/<oid>` of the repository holding `path`, when present.
+fn lfs_object(path: &Path, oid: &str) -> Option<PathBuf> {
+    let absolute = std::fs::canonicalize(path).ok()?;
+    let git_dir = absolute
+        .ancestors()
+        .skip(1)
+        .map(|d| d.join(".git"))
+        .find(|d| d.is_dir())?;
+    let object = git_dir.join("lfs/objects").join(&oid[..2]).join(&oid[2..4]).join(oid);
+    object.is_file().then_some(object)
 }
 
 /// File contents: memory-mapped when large, so that container formats read only the pickle
@@ -249,6 +253,7 @@ pub fn scan_file(path: &Path, options: &ScanOptions) -> FileReport {
 pub enum Bytes {
     Heap(Vec<u8>),
     Mapped(memmap2::Mmap),
+    Shared(std::sync::Arc<Vec<u8>>),
 }
 
 impl std::ops::Deref for Bytes {
@@ -257,6 +262,7 @@ impl std::ops::Deref for Bytes {
         match self {
             Bytes::Heap(v) => v,
             Bytes::Mapped(m) => m,
+            Bytes::Shared(b) => b,
         }
     }
 }
@@ -264,11 +270,14 @@ impl std::ops::Deref for Bytes {
 const MMAP_THRESHOLD: u64 = 1 << 20;
 
 pub fn read(path: &Path) -> std::io::Result<Bytes> {
+    // Checked before opening: opening a FIFO blocks until a writer appears.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a FIFO, socket, device or folder)",
+        ));
+    }
     let file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
     if meta.len() >= MMAP_THRESHOLD {
         // SAFETY: the map is read-only and private to this process; a file truncated by another
         // process while mapped can raise SIGBUS, the same risk every mmap-based scanner takes.

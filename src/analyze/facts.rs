@@ -2,6 +2,7 @@
 //! is not plainly allowlisted is kept; allowlisted ones are counted and dropped, so memory stays
 //! flat on multi-million-opcode benign files.
 
+use super::AllowPattern;
 use crate::formats::pickle::semantics::{self, Resolved};
 use crate::formats::pickle::{Call, CallKind, ComputedGlobal, Global, Observer, Target, Value};
 use crate::kb::{Class, Kb};
@@ -25,6 +26,8 @@ pub struct Build<'a> {
 
 pub struct Facts<'a, 'k> {
     pub kb: &'k Kb,
+    /// The project's own allowlist.
+    allow: &'k [AllowPattern],
     pub calls: Vec<KeptCall<'a, 'k>>,
     pub globals: Vec<(Rc<Global>, Class<'k>)>,
     pub computed_globals: Vec<Rc<ComputedGlobal<'a>>>,
@@ -40,9 +43,10 @@ pub struct Facts<'a, 'k> {
 }
 
 impl<'a, 'k> Facts<'a, 'k> {
-    pub fn new(kb: &'k Kb) -> Self {
+    pub fn new(kb: &'k Kb, allow: &'k [AllowPattern]) -> Self {
         Facts {
             kb,
+            allow,
             calls: Vec::new(),
             globals: Vec::new(),
             computed_globals: Vec::new(),
@@ -52,6 +56,16 @@ impl<'a, 'k> Facts<'a, 'k> {
             result: None,
             last_target: None,
         }
+    }
+
+    /// The knowledge base's class, with the project allowlist applied to unknown globals.
+    fn classify(&mut self, module: &str, name: &str) -> Option<Class<'k>> {
+        let class = self.kb.classify(module, name);
+        if matches!(class, Class::Unknown) && self.allow.iter().any(|p| p.matches(module, name)) {
+            *self.frameworks_seen.entry("project".to_string()).or_default() += 1;
+            return None;
+        }
+        Some(class)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -67,7 +81,9 @@ const MAX_KEPT: usize = 10_000;
 
 impl<'a> Observer<'a> for Facts<'a, '_> {
     fn on_global(&mut self, global: &Rc<Global>) {
-        let class = self.kb.classify(&global.module, &global.name);
+        let Some(class) = self.classify(&global.module, &global.name) else {
+            return;
+        };
         match class {
             Class::Allowed { framework, .. } => *self.frameworks_seen.entry(framework.id.clone()).or_default() += 1,
             _ if self.globals.len() < MAX_KEPT => self.globals.push((global.clone(), class)),
@@ -101,7 +117,9 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
             return;
         };
         self.invoked_paths.insert(target.path());
-        let class = self.kb.classify(&target.module, &target.name);
+        let Some(class) = self.classify(&target.module, &target.name) else {
+            return;
+        };
         let plain = matches!(class, Class::Allowed { .. }) && trampoline_of.is_none();
         if !plain && self.calls.len() < MAX_KEPT {
             self.calls.push(KeptCall {

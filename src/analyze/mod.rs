@@ -33,6 +33,39 @@ pub struct AnalyzeOptions {
     pub max_compression_ratio: usize,
     /// …but never less than this.
     pub min_decompression_cap: usize,
+    /// Globals the project declares legitimate (`[[allow]]` in picklegate.toml). They never
+    /// override the dangerous list: configuration refuses such entries.
+    pub allow: Vec<AllowPattern>,
+}
+
+/// A project allowlist pattern: `module:name`, or `module:*` for a module and its submodules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowPattern {
+    pub module: String,
+    /// `None` for every name in the module and its submodules.
+    pub name: Option<String>,
+}
+
+impl AllowPattern {
+    pub fn parse(pattern: &str) -> Option<AllowPattern> {
+        let (module, name) = pattern.split_once(':')?;
+        Some(AllowPattern {
+            module: module.to_string(),
+            name: (name != "*").then(|| name.to_string()),
+        })
+    }
+
+    pub fn matches(&self, module: &str, name: &str) -> bool {
+        match &self.name {
+            Some(n) => self.module == module && n == name,
+            None => {
+                module == self.module
+                    || module
+                        .strip_prefix(self.module.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'))
+            }
+        }
+    }
 }
 
 impl Default for AnalyzeOptions {
@@ -46,6 +79,7 @@ impl Default for AnalyzeOptions {
             max_decompressed: 1 << 30,
             max_compression_ratio: 100,
             min_decompression_cap: 64 << 20,
+            allow: Vec::new(),
         }
     }
 }
@@ -224,7 +258,7 @@ impl Session<'_> {
             }
             (inner.findings, inner.incomplete)
         };
-        let mut facts = Facts::new(Kb::builtin());
+        let mut facts = Facts::new(Kb::builtin(), &options.allow);
         let report = run_stream(data, pos, &options.limits, &mut facts);
         self.streams += 1;
         self.opcodes += report.opcodes;
@@ -364,7 +398,7 @@ fn alternate_reading(
     options: &AnalyzeOptions,
     nested: &rules::NestedAnalyzer<'_>,
 ) -> Vec<Finding> {
-    let mut facts = Facts::new(Kb::builtin());
+    let mut facts = Facts::new(Kb::builtin(), &options.allow);
     let report = run_stream(data, frame_end, &options.limits, &mut facts);
     let label = format!(
         "{}frame-reading@{frame_end}",

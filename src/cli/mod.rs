@@ -3,11 +3,16 @@
 pub mod args;
 
 use anyhow::{bail, Context, Result};
-use args::{Cli, Command, FailOn, Format, Hash, RulesCommand, ScanArgs};
+use args::{Cli, Command, FailOn, Format, Hash, Lfs, RulesCommand, ScanArgs};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use picklegate::analyze::{AllowPattern, AnalyzeOptions};
+use picklegate::config::{self, Config, LfsPolicy};
 use picklegate::model::Severity;
 use picklegate::report;
-use picklegate::scan::{self, ScanOptions};
+use picklegate::scan::{self, ProjectAllow, ScanOptions};
+use picklegate::walk::{self, git, Candidate, WalkOptions};
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -47,25 +52,49 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn scan_command(args: ScanArgs) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let config = load_config(&args)?;
     let fail_on = match args.fail_on {
-        FailOn::Critical => Some(Severity::Critical),
-        FailOn::High => Some(Severity::High),
-        FailOn::Medium => Some(Severity::Medium),
-        FailOn::Low => Some(Severity::Low),
-        FailOn::None => None,
+        Some(FailOn::Critical) => Some(Severity::Critical),
+        Some(FailOn::High) => Some(Severity::High),
+        Some(FailOn::Medium) => Some(Severity::Medium),
+        Some(FailOn::Low) => Some(Severity::Low),
+        Some(FailOn::None) => None,
+        None => config.fail_on.map_or(Some(Severity::High), |f| f.severity()),
     };
-    let hash = match args.hash {
-        Hash::Findings => scan::HashPolicy::WithFindings,
-        Hash::All => scan::HashPolicy::All,
+    let lfs = match args.lfs {
+        Some(Lfs::Fail) => LfsPolicy::Fail,
+        Some(Lfs::Warn) => LfsPolicy::Warn,
+        Some(Lfs::Skip) => LfsPolicy::Skip,
+        None => config.lfs.unwrap_or_default(),
     };
+    let mut analyze = AnalyzeOptions::default();
+    if let Some(limits) = &config.limits {
+        analyze.limits = limits.clone();
+    }
     let options = ScanOptions {
+        analyze,
         fail_on,
-        jobs: args.jobs,
-        hash,
-        ..ScanOptions::default()
+        jobs: args.jobs.or(config.jobs).unwrap_or(0),
+        hash: match args.hash {
+            Hash::Findings => scan::HashPolicy::WithFindings,
+            Hash::All => scan::HashPolicy::All,
+        },
+        lfs,
+        allow: project_allowlist(&config)?,
     };
-    let paths = scan::collect_paths(&args.paths).context("cannot list the files to scan")?;
-    let outcome = scan::scan_files(&paths, &options);
+    let walk_options = WalkOptions {
+        include: config.include.iter().chain(&args.include).cloned().collect(),
+        exclude: config.exclude.iter().chain(&args.exclude).cloned().collect(),
+        all_files: args.all_files || config.all_files.unwrap_or(false),
+        force_exclude: args.force_exclude,
+    };
+    let candidates = candidates(&args, &walk_options)?;
+
+    let progress = progress_bar(&args, candidates.len());
+    let outcome = scan::scan(&candidates, &options, &|| progress.inc(1));
+    progress.finish_and_clear();
+
     if let Some(path) = &args.json {
         std::fs::write(path, report::json::render(&outcome))
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -84,11 +113,135 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         Some(path) => std::fs::write(path, rendered).with_context(|| format!("cannot write {}", path.display()))?,
         None => write_stdout(&rendered)?,
     }
-    Ok(if outcome.summary.failed {
+    if !args.quiet {
+        let s = &outcome.summary;
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "picklegate: {} files in {:.2}s: {} malicious, {} suspicious, {} not fully analysed, {} clean; gate {}",
+                s.files,
+                started.elapsed().as_secs_f64(),
+                s.malicious,
+                s.suspicious,
+                s.error,
+                s.clean,
+                if s.failed { "failed" } else { "passed" }
+            );
+        }
+    }
+    Ok(if outcome.summary.failed && !args.exit_zero {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn load_config(args: &ScanArgs) -> Result<Config> {
+    if args.no_config {
+        return Ok(Config::default());
+    }
+    let path = match &args.config {
+        Some(path) => Some(path.clone()),
+        None => config::discover(args.paths.first().map(PathBuf::as_path).unwrap_or(Path::new("."))),
+    };
+    match path {
+        Some(path) => Ok(Config::load(&path)?),
+        None => Ok(Config::default()),
+    }
+}
+
+fn project_allowlist(config: &Config) -> Result<Vec<ProjectAllow>> {
+    let today = config::today();
+    let mut out = Vec::new();
+    for entry in &config.allow {
+        if let Some(expires) = entry.expires.as_deref().and_then(config::parse_date) {
+            if expires < today {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!(
+                        "picklegate: warning: [[allow]] {} expired on {}; it no longer applies",
+                        entry.pattern,
+                        entry.expires.as_deref().unwrap_or_default()
+                    );
+                }
+                continue;
+            }
+        }
+        let pattern = AllowPattern::parse(&entry.pattern)
+            .with_context(|| format!("invalid [[allow]] pattern {}", entry.pattern))?;
+        let paths = if entry.paths.is_empty() {
+            None
+        } else {
+            let mut builder = globset::GlobSetBuilder::new();
+            for glob in &entry.paths {
+                builder.add(
+                    globset::Glob::new(glob)
+                        .with_context(|| format!("invalid path glob {glob} in [[allow]] {}", entry.pattern))?,
+                );
+            }
+            Some(builder.build()?)
+        };
+        out.push(ProjectAllow { pattern, paths });
+    }
+    Ok(out)
+}
+
+fn candidates(args: &ScanArgs, walk_options: &WalkOptions) -> Result<Vec<Candidate>> {
+    if args.diff_base.is_none() && !args.staged {
+        return Ok(walk::collect(&args.paths, walk_options)?);
+    }
+    let start = args.paths.first().map(PathBuf::as_path).unwrap_or(Path::new("."));
+    let repo = git::open(start)?;
+    let root = repo
+        .workdir()
+        .context("the repository has no working tree")?
+        .to_path_buf();
+    let filters = walk::Filters::new(walk_options)?;
+    // Limit to the paths asked for, relative to the repository root.
+    let scopes: Vec<PathBuf> = args
+        .paths
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .filter_map(|p| {
+            p.strip_prefix(std::fs::canonicalize(&root).ok()?)
+                .ok()
+                .map(Path::to_path_buf)
+        })
+        .collect();
+    let wanted = |relative: &Path| {
+        let in_scope = scopes.is_empty() || scopes.iter().any(|s| relative.starts_with(s));
+        in_scope && !filters.excluded(relative) && (walk::has_model_extension(relative) || filters.included(relative))
+    };
+    if args.staged {
+        return Ok(git::staged_candidates(&repo, wanted)?);
+    }
+    let reference = args.diff_base.as_deref().unwrap_or_default();
+    let changed = git::changed_since(&repo, reference)?;
+    let cwd = std::env::current_dir()?;
+    Ok(changed
+        .into_iter()
+        .filter(|path| path.strip_prefix(&root).is_ok_and(&wanted))
+        .filter(|path| path.is_file())
+        .map(|path| {
+            let shown = path.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or(path.clone());
+            Candidate {
+                display: walk::display(&shown),
+                source: walk::Source::File(path),
+                sniff_only: false,
+            }
+        })
+        .collect())
+}
+
+fn progress_bar(args: &ScanArgs, files: usize) -> ProgressBar {
+    if args.quiet || files < 2 || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(files as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} scanning {pos}/{len} files {wide_bar} {elapsed}") {
+        bar.set_style(style);
+    }
+    bar
 }
 
 fn write_stdout(text: &str) -> Result<()> {

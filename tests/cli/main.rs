@@ -4,4 +4,5 @@ mod common;
 mod differential;
 mod fixtures;
 mod hostile;
+mod repo;
 mod scan;

@@ -1,0 +1,284 @@
+//! Repository scanning on temporary git repositories: walker, git selections, LFS pointers,
+//! configuration, unreadable files, exit codes.
+
+use crate::common::{fixture, picklegate};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MALICIOUS: &str = "pickle/malicious/os_system_p2.pkl";
+const BENIGN: &str = "pickle/benign/data_p4.pkl";
+
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let repo = Repo {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn git(&self, args: &[&str]) {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", self.path())
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?} failed");
+    }
+
+    fn put(&self, rel: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn copy(&self, fixture_rel: &str, rel: &str) -> PathBuf {
+        self.put(rel, &std::fs::read(fixture(fixture_rel)).unwrap())
+    }
+
+    fn commit(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+    }
+
+    /// Runs `picklegate scan --format json ARGS` in the repository; returns (exit code, report).
+    fn scan(&self, args: &[&str]) -> (i32, Value) {
+        let output = picklegate()
+            .current_dir(self.path())
+            .args(["scan", "--format", "json", "--quiet"])
+            .args(args)
+            .output()
+            .expect("runs");
+        let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        (output.status.code().unwrap_or(-1), report)
+    }
+}
+
+fn paths(report: &Value) -> Vec<String> {
+    report["files"]
+        .as_array()
+        .map(|files| {
+            files
+                .iter()
+                .map(|f| f["path"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn verdict<'r>(report: &'r Value, path: &str) -> &'r str {
+    report["files"]
+        .as_array()
+        .and_then(|files| files.iter().find(|f| f["path"] == path))
+        .and_then(|f| f["verdict"].as_str())
+        .unwrap_or("absent")
+}
+
+#[test]
+fn diff_base_scans_only_what_the_branch_changes() {
+    let repo = Repo::new();
+    repo.copy(BENIGN, "models/old.pkl");
+    repo.copy(BENIGN, "models/changed.pkl");
+    repo.copy(MALICIOUS, "models/untouched_bad.pkl");
+    repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.copy(MALICIOUS, "models/new.pkl");
+    repo.put("models/changed.pkl", b"\x80\x04K\x07.");
+    repo.git(&["mv", "models/old.pkl", "models/renamed.pkl"]);
+    repo.commit("feature");
+    let (code, report) = repo.scan(&["--diff-base", "main"]);
+    assert_eq!(
+        paths(&report),
+        vec!["models/changed.pkl", "models/new.pkl", "models/renamed.pkl"]
+    );
+    assert_eq!(code, 1, "new.pkl is malicious");
+    assert_eq!(verdict(&report, "models/new.pkl"), "malicious");
+}
+
+#[test]
+fn diff_base_with_unknown_reference_is_a_usage_error() {
+    let repo = Repo::new();
+    repo.copy(BENIGN, "a.pkl");
+    repo.commit("base");
+    let (code, _) = repo.scan(&["--diff-base", "no-such-branch"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn staged_scans_the_index_not_the_working_tree() {
+    let repo = Repo::new();
+    repo.copy(BENIGN, "model.pkl");
+    repo.commit("base");
+    repo.copy(MALICIOUS, "model.pkl");
+    repo.git(&["add", "model.pkl"]);
+    repo.copy(BENIGN, "model.pkl"); // the working tree looks harmless again
+    let (code, report) = repo.scan(&["--staged"]);
+    assert_eq!(code, 1);
+    assert_eq!(verdict(&report, "model.pkl"), "malicious");
+    // And the working tree alone is clean.
+    let (code, report) = repo.scan(&["model.pkl"]);
+    assert_eq!((code, verdict(&report, "model.pkl")), (0, "clean"));
+}
+
+#[test]
+fn lfs_pointers_fail_warn_or_skip() {
+    let repo = Repo::new();
+    let pointer = format!(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize 4096\n",
+        "ab".repeat(32)
+    );
+    repo.put("weights/model.bin", pointer.as_bytes());
+    let (code, report) = repo.scan(&["."]);
+    assert_eq!((code, verdict(&report, "weights/model.bin")), (1, "error"));
+    assert_eq!(report["files"][0]["findings"][0]["rule"], "lfs-pointer");
+    let (code, report) = repo.scan(&[".", "--lfs", "warn"]);
+    assert_eq!(code, 0);
+    assert_eq!(report["files"][0]["findings"][0]["rule"], "lfs-pointer");
+    let (code, report) = repo.scan(&[".", "--lfs", "skip"]);
+    assert_eq!((code, paths(&report).len()), (0, 0));
+}
+
+#[test]
+fn lfs_object_in_the_local_store_is_scanned_instead() {
+    let repo = Repo::new();
+    let content = std::fs::read(fixture(MALICIOUS)).unwrap();
+    let oid = picklegate::scan::hex(&<sha2::Sha256 as sha2::Digest>::digest(&content));
+    let pointer = format!(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {}\n",
+        content.len()
+    );
+    repo.put("model.bin", pointer.as_bytes());
+    repo.put(
+        &format!(".git/lfs/objects/{}/{}/{oid}", &oid[..2], &oid[2..4]),
+        &content,
+    );
+    let (code, report) = repo.scan(&["."]);
+    assert_eq!(code, 1);
+    assert_eq!(verdict(&report, "model.bin"), "malicious");
+    assert!(report["files"][0]["format"]
+        .as_str()
+        .unwrap()
+        .starts_with("lfs-object/"));
+}
+
+#[test]
+fn ignore_files_and_globs_are_honoured() {
+    let repo = Repo::new();
+    repo.copy(MALICIOUS, "ignored/by_gitignore.pkl");
+    repo.copy(MALICIOUS, "vendor/by_picklegateignore.pkl");
+    repo.copy(MALICIOUS, "tmp/by_exclude.pkl");
+    repo.copy(BENIGN, "keep/model.pkl");
+    repo.copy(BENIGN, "keep/weights.custom");
+    repo.put(".gitignore", b"ignored/\n");
+    repo.put(".picklegateignore", b"vendor/\n");
+    let (code, report) = repo.scan(&[".", "--exclude", "tmp/", "--include", "*.custom"]);
+    assert_eq!(paths(&report), vec!["keep/model.pkl", "keep/weights.custom"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn explicit_files_are_scanned_unless_force_excluded() {
+    let repo = Repo::new();
+    repo.copy(MALICIOUS, "data/notes.txt");
+    let (code, report) = repo.scan(&["data/notes.txt", "--exclude", "data/"]);
+    assert_eq!((code, verdict(&report, "data/notes.txt")), (1, "malicious"));
+    let (code, report) = repo.scan(&["data/notes.txt", "--exclude", "data/", "--force-exclude"]);
+    assert_eq!((code, paths(&report).len()), (0, 0));
+}
+
+#[test]
+fn all_files_sniffs_extensionless_blobs() {
+    let repo = Repo::new();
+    repo.copy(MALICIOUS, "hub/blobs/3f2a9c");
+    repo.put("README.md", b"# just text\n");
+    let (_, report) = repo.scan(&["."]);
+    assert!(paths(&report).is_empty(), "no model extension, not scanned by default");
+    let (code, report) = repo.scan(&[".", "--all-files"]);
+    assert_eq!(paths(&report), vec!["hub/blobs/3f2a9c"]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn configuration_is_discovered_and_validated() {
+    let repo = Repo::new();
+    repo.copy("pickle/benign/inst_fixturemod_p0.pkl", "m/user_class.pkl");
+    // unknown-global (medium) passes the default gate...
+    let (code, _) = repo.scan(&["."]);
+    assert_eq!(code, 0);
+    // ...fails with fail_on = medium from picklegate.toml...
+    repo.put("picklegate.toml", b"fail_on = \"medium\"\n");
+    let (code, _) = repo.scan(&["m"]);
+    assert_eq!(code, 1);
+    // ...and passes again once the project allowlists its own class.
+    repo.put(
+        "picklegate.toml",
+        b"fail_on = \"medium\"\n[[allow]]\npattern = \"fixturemod:Point\"\nreason = \"our own data class\"\n",
+    );
+    let (code, report) = repo.scan(&["m"]);
+    assert_eq!((code, verdict(&report, "m/user_class.pkl")), (0, "clean"));
+    // A typo is an error naming the key and the file.
+    repo.put("picklegate.toml", b"fail_onn = \"medium\"\n");
+    let output = picklegate()
+        .current_dir(repo.path())
+        .args(["scan", "."])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("picklegate.toml") && stderr.contains("fail_onn"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unreadable_files_are_reported_and_the_scan_goes_on() {
+    let repo = Repo::new();
+    repo.copy(BENIGN, "good.pkl");
+    let fifo = repo.path().join("pipe.pkl");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let (code, report) = repo.scan(&["good.pkl", "pipe.pkl"]);
+    assert_eq!(code, 1);
+    assert_eq!(verdict(&report, "good.pkl"), "clean");
+    assert_eq!(verdict(&report, "pipe.pkl"), "error");
+    let file = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "pipe.pkl")
+        .unwrap();
+    assert!(file["error"].as_str().is_some_and(|e| !e.is_empty()));
+}
+
+#[test]
+fn exit_zero_always_writes_reports_and_exits_0() {
+    let repo = Repo::new();
+    repo.copy(MALICIOUS, "bad.pkl");
+    let report = repo.path().join("out.json");
+    let output = picklegate()
+        .current_dir(repo.path())
+        .args(["scan", "--exit-zero", "--quiet", "--json"])
+        .arg(&report)
+        .arg("bad.pkl")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(written["summary"]["failed"], true);
+}
