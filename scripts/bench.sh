@@ -37,6 +37,24 @@ if [ ! -f "$bench/legacy_350mb.pt" ]; then
   head -c 350000000 /dev/zero >> "$bench/legacy_350mb.pt"
 fi
 
+if [ ! -d "$bench/tree" ]; then
+  # A repository-like tree: 10,000 ordinary files in 100 folders and 50 model files.
+  python3 - "$bench/tree" "$root/fixtures/pickle/benign" "$root/fixtures/pickle/malicious" <<'PY'
+import os, sys, shutil
+tree, benign, malicious = sys.argv[1:4]
+for d in range(100):
+    folder = os.path.join(tree, f"src/pkg{d:03}")
+    os.makedirs(folder, exist_ok=True)
+    for f in range(100):
+        with open(os.path.join(folder, f"module{f:03}.py"), "w") as out:
+            out.write(f"# file {d}/{f}\nVALUE = {d * 100 + f}\n")
+models = sorted(os.path.join(benign, f) for f in os.listdir(benign))[:40] + sorted(os.path.join(malicious, f) for f in os.listdir(malicious))[:10]
+os.makedirs(os.path.join(tree, "models"), exist_ok=True)
+for i, path in enumerate(models):
+    shutil.copy(path, os.path.join(tree, "models", f"m{i:02}_{os.path.basename(path)}"))
+PY
+fi
+
 opcodes=$(python3 - "$bench/ops3m.pkl" <<'PY'
 import pickletools, sys
 print(sum(1 for _ in pickletools.genops(open(sys.argv[1], "rb").read())))
@@ -51,6 +69,7 @@ cases=(
   "compressed joblib (xz)|$bench/benign-dev/sklearn/random_forest.xz.joblib"
   "benign-dev folder (72 files)|$bench/benign-dev"
   "malicious-dev folder (118 files)|$corpus/malicious-dev"
+  "tree of 10,000 files + 50 models|$bench/tree"
 )
 
 printf '\n| input | mean | min | max | peak RSS |\n|---|---|---|---|---|\n'
