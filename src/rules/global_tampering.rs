@@ -4,6 +4,7 @@
 
 use super::{rule_meta, StreamContext, MESSAGE_RENDER};
 use crate::formats::pickle::render;
+use crate::formats::pickle::semantics::{self, Resolved};
 use crate::model::{Confidence, Finding, Severity};
 
 rule_meta!(
@@ -17,7 +18,7 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     for build in &cx.facts.global_builds {
         let target = render(&build.target, MESSAGE_RENDER);
         let state = render(&build.state, MESSAGE_RENDER);
-        let finding = cx
+        let mut finding = cx
             .finding(
                 &META,
                 Severity::High,
@@ -27,6 +28,11 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
                 Some("BUILD"),
             )
             .with_explanation("BUILD normally fills in the state of an object the pickle just created. Applied to an imported module, class or function it patches shared code: a later lookup or call then reaches whatever the file stored there.");
+        finding.target = match semantics::resolve(&build.target) {
+            Some(Resolved::Callable(t)) => Some(t.path()),
+            Some(Resolved::Module(m)) => Some(m.to_string()),
+            _ => None,
+        };
         out.push(finding);
     }
 }
