@@ -79,7 +79,7 @@ for case in "${cases[@]}"; do
   json=$(mktemp)
   hyperfine --warmup 2 --runs "$runs" --ignore-failure --export-json "$json" "$bin scan --format json $path" >/dev/null 2>&1
   read -r mean min max < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results'][0]; print(*(f'{r[k]*1000:.1f} ms' .replace(' ','_') for k in ('mean','min','max')))" "$json")
-  rss=$(/usr/bin/time -f %M "$bin" scan --format json "$path" 2>&1 >/dev/null | tail -1)
+  rss=$( (/usr/bin/time -f %M "$bin" scan --format json "$path" 2>&1 >/dev/null || true) | tail -1)
   printf '| %s | %s | %s | %s | %s MB |\n' "$name" "${mean//_/ }" "${min//_/ }" "${max//_/ }" "$((rss / 1024))"
   rm -f "$json"
 done
