@@ -22,6 +22,8 @@ pub struct Config {
     /// What to do with Git LFS pointers: fail, warn, skip.
     pub lfs: Option<LfsPolicy>,
     pub jobs: Option<usize>,
+    /// Files larger than this many bytes are reported as not scanned.
+    pub max_file_size: Option<u64>,
     #[serde(default)]
     pub limits: Option<Limits>,
     /// Globals that are legitimate in this project.

@@ -19,6 +19,8 @@ pub struct ScanOptions {
     pub jobs: usize,
     pub hash: HashPolicy,
     pub lfs: LfsPolicy,
+    /// Files larger than this are reported as not scanned (0: no cap).
+    pub max_file_size: u64,
     /// The project allowlist, each entry limited to files matching its path globs.
     pub allow: Vec<ProjectAllow>,
 }
@@ -48,6 +50,7 @@ impl Default for ScanOptions {
             jobs: 0,
             hash: HashPolicy::WithFindings,
             lfs: LfsPolicy::Fail,
+            max_file_size: 0,
             allow: Vec::new(),
         }
     }
@@ -166,6 +169,13 @@ pub fn summarize(files: &[FileReport], fail_on: Option<Severity>) -> Summary {
 /// `None` when the candidate was only sniffed (`--all-files`) and is not a format picklegate
 /// reads, or is a Git LFS pointer and the policy is to skip them.
 pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<FileReport> {
+    if let (Source::File(path), cap @ 1..) = (&candidate.source, options.max_file_size) {
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.len() > cap {
+                return Some(too_large(candidate, meta.len(), cap));
+            }
+        }
+    }
     let bytes = match &candidate.source {
         Source::File(path) => match read(path) {
             Ok(bytes) => bytes,
@@ -220,6 +230,27 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
         frameworks: analysis.frameworks,
         error: None,
     })
+}
+
+fn too_large(candidate: &Candidate, size: u64, cap: u64) -> FileReport {
+    let finding = Finding::new(
+        "limit-exceeded",
+        Severity::Low,
+        crate::model::Confidence::High,
+        format!("not scanned: the file has {size} bytes, more than max_file_size ({cap})"),
+    )
+    .with_explanation("Raise max_file_size in picklegate.toml (or --max-file-size) to scan it; a file that was not scanned is never counted as clean.");
+    FileReport {
+        path: candidate.display.clone(),
+        sha256: None,
+        size,
+        format: "not-scanned".into(),
+        verdict: Verdict::Error,
+        incomplete: true,
+        findings: vec![finding],
+        frameworks: Vec::new(),
+        error: None,
+    }
 }
 
 fn unreadable(candidate: &Candidate, error: String) -> FileReport {

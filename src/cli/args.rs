@@ -112,6 +112,9 @@ pub struct ScanArgs {
     /// Ignore any picklegate.toml.
     #[arg(long)]
     pub no_config: bool,
+    /// Report files larger than this many bytes as not scanned (default: no cap).
+    #[arg(long, value_name = "BYTES")]
+    pub max_file_size: Option<u64>,
     /// Worker threads (default: one per core, or the config's jobs).
     #[arg(long, short)]
     pub jobs: Option<usize>,

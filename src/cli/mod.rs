@@ -81,6 +81,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
             Hash::All => scan::HashPolicy::All,
         },
         lfs,
+        max_file_size: args.max_file_size.or(config.max_file_size).unwrap_or(0),
         allow: project_allowlist(&config)?,
     };
     let walk_options = WalkOptions {

@@ -282,3 +282,25 @@ fn exit_zero_always_writes_reports_and_exits_0() {
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(written["summary"]["failed"], true);
 }
+
+#[test]
+fn size_cap_reports_large_files_as_not_scanned() {
+    let repo = Repo::new();
+    repo.put("small.pkl", b"\x80\x04K\x07.");
+    repo.put("large.pkl", &vec![b'N'; 4096]);
+    let (code, report) = repo.scan(&[".", "--max-file-size", "1000"]);
+    assert_eq!(code, 1);
+    assert_eq!(verdict(&report, "small.pkl"), "clean");
+    assert_eq!(verdict(&report, "large.pkl"), "error");
+}
+
+#[test]
+fn non_utf8_file_names_are_scanned_and_reported() {
+    use std::os::unix::ffi::OsStrExt;
+    let repo = Repo::new();
+    let name = std::ffi::OsStr::from_bytes(b"mod\xffel.pkl");
+    std::fs::write(repo.path().join(name), std::fs::read(fixture(MALICIOUS)).unwrap()).unwrap();
+    let (code, report) = repo.scan(&["."]);
+    assert_eq!(code, 1);
+    assert_eq!(paths(&report), vec!["mod\u{fffd}el.pkl"]);
+}
