@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Scan files and folders.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// Print an annotated disassembly of a pickle file.
     Disasm { file: PathBuf },
     /// List the rules or explain one.

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Scan(args) => scan_command(args),
+        Command::Scan(args) => scan_command(*args),
         Command::Disasm { file } => {
             let bytes = scan::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let text = picklegate::disasm::disassemble(&bytes, &Default::default());
