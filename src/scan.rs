@@ -233,13 +233,12 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
 }
 
 fn too_large(candidate: &Candidate, size: u64, cap: u64) -> FileReport {
-    let finding = Finding::new(
-        "limit-exceeded",
-        Severity::Low,
-        crate::model::Confidence::High,
-        format!("not scanned: the file has {size} bytes, more than max_file_size ({cap})"),
-    )
-    .with_explanation("Raise max_file_size in picklegate.toml (or --max-file-size) to scan it; a file that was not scanned is never counted as clean.");
+    let finding = crate::rules::limit_exceeded_finding(
+        None,
+        format!(
+            "not scanned: the file has {size} bytes, more than max_file_size ({cap}); raise max_file_size to scan it"
+        ),
+    );
     FileReport {
         path: candidate.display.clone(),
         sha256: None,

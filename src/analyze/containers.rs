@@ -5,7 +5,7 @@
 use super::{Returned, Session};
 use crate::formats::compress::{decompress, DecompressError};
 use crate::formats::{self, lfs, numpy, safetensors, tar, torch, zip, Kind};
-use crate::model::{Confidence, Finding, Severity};
+use crate::model::Severity;
 use crate::rules;
 
 /// Bytes peeked from a member to decide what it is.
@@ -22,18 +22,13 @@ impl Session<'_> {
     /// Analyses one artifact (a file, or a member of a container). Returns its format name.
     pub(crate) fn artifact(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> String {
         if depth > self.options.max_container_depth {
-            self.findings.push(
-                Finding::new(
-                    "limit-exceeded",
-                    Severity::Low,
-                    Confidence::High,
-                    format!(
-                        "containers nested deeper than {} levels were not opened",
-                        self.options.max_container_depth
-                    ),
-                )
-                .at(member, None, None),
-            );
+            self.findings.push(rules::limit_exceeded_finding(
+                member,
+                format!(
+                    "containers nested deeper than {} levels were not opened",
+                    self.options.max_container_depth
+                ),
+            ));
             self.incomplete = true;
             return "nested".into();
         }
@@ -44,8 +39,7 @@ impl Session<'_> {
                 Ok(inner) => format!("{}/{}", codec.name(), self.artifact(&inner, member, depth + 1)),
                 Err(DecompressError::TooLarge { cap }) => {
                     self.findings.push(
-                        Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("{} data of {} bytes decompresses to more than {cap} bytes (a decompression bomb, or a file too large to analyse)", codec.name(), data.len()))
-                            .at(member, None, None),
+                        rules::limit_exceeded_finding(member, format!("{} data of {} bytes decompresses to more than {cap} bytes (a decompression bomb, or a file too large to analyse)", codec.name(), data.len())),
                     );
                     self.incomplete = true;
                     codec.name().into()
@@ -152,18 +146,13 @@ impl Session<'_> {
         let archive = match zip::open(data, self.options.max_members as u64) {
             Ok(archive) => archive,
             Err(zip::ZipError::TooManyEntries(n)) => {
-                self.findings.push(
-                    Finding::new(
-                        "limit-exceeded",
-                        Severity::Low,
-                        Confidence::High,
-                        format!(
-                            "the archive has {n} members, more than the limit of {}",
-                            self.options.max_members
-                        ),
-                    )
-                    .at(member, None, None),
-                );
+                self.findings.push(rules::limit_exceeded_finding(
+                    member,
+                    format!(
+                        "the archive has {n} members, more than the limit of {}",
+                        self.options.max_members
+                    ),
+                ));
                 self.incomplete = true;
                 return "zip".into();
             }
@@ -297,10 +286,12 @@ impl Session<'_> {
                 self.artifact(&bytes, Some(label), depth + 1);
             }
             Err(zip::ReadMemberError::Decompress(DecompressError::TooLarge { cap })) => {
-                self.findings.push(
-                    Finding::new("limit-exceeded", Severity::Low, Confidence::High, format!("member decompresses to more than {cap} bytes (a zip bomb, or a member too large to analyse)"))
-                        .at(Some(label), None, None),
-                );
+                self.findings.push(rules::limit_exceeded_finding(
+                    Some(label),
+                    format!(
+                        "member decompresses to more than {cap} bytes (a zip bomb, or a member too large to analyse)"
+                    ),
+                ));
                 self.incomplete = true;
             }
             Err(e) => {
@@ -320,18 +311,13 @@ impl Session<'_> {
                 for m in members {
                     let label = child(member, &m.name);
                     if m.truncated {
-                        self.findings.push(
-                            Finding::new(
-                                "limit-exceeded",
-                                Severity::Low,
-                                Confidence::High,
-                                format!(
-                                    "member decompresses to more than {} bytes and was cut",
-                                    self.options.max_decompressed
-                                ),
-                            )
-                            .at(Some(&label), None, None),
-                        );
+                        self.findings.push(rules::limit_exceeded_finding(
+                            Some(&label),
+                            format!(
+                                "member decompresses to more than {} bytes and was cut",
+                                self.options.max_decompressed
+                            ),
+                        ));
                         self.incomplete = true;
                     }
                     self.artifact(&m.bytes, Some(&label), depth + 1);

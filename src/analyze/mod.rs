@@ -11,7 +11,7 @@ pub mod facts;
 use crate::formats::pickle::{run_stream, DivergenceKind, Limits, Value};
 use crate::formats::torch;
 use crate::kb::Kb;
-use crate::model::{Confidence, Finding, Severity, Verdict};
+use crate::model::{Finding, Severity, Verdict};
 use crate::rules::{self, StreamContext};
 use facts::Facts;
 
@@ -237,16 +237,13 @@ impl Session<'_> {
         let nested_incomplete = std::cell::Cell::new(false);
         let nested = |payload: &[u8], label: &str| -> (Vec<Finding>, bool) {
             if depth + 1 > options.max_nesting {
-                let f = Finding::new(
-                    "limit-exceeded",
-                    Severity::Low,
-                    Confidence::High,
+                let f = rules::limit_exceeded_finding(
+                    Some(label),
                     format!(
                         "nested pickles deeper than {} levels were not analysed",
                         options.max_nesting
                     ),
-                )
-                .at(Some(label), None, None);
+                );
                 nested_incomplete.set(true);
                 return (vec![f], true);
             }
@@ -351,18 +348,13 @@ impl Session<'_> {
                 break;
             }
             if index >= self.options.max_streams {
-                self.add(
-                    Finding::new(
-                        "limit-exceeded",
-                        Severity::Low,
-                        Confidence::High,
-                        format!(
-                            "more than {} pickles in one stream; the rest was not analysed",
-                            self.options.max_streams
-                        ),
-                    )
-                    .at(member, Some(pos), None),
-                );
+                self.add(rules::limit_exceeded_finding(
+                    member,
+                    format!(
+                        "more than {} pickles in one stream; the rest was not analysed",
+                        self.options.max_streams
+                    ),
+                ));
                 self.incomplete = true;
                 break;
             }

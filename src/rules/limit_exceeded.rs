@@ -12,8 +12,18 @@ rule_meta!(
     "The stream exceeded one of picklegate's resource limits; the analysis stopped there and the file is not reported clean."
 );
 
+const EXPLANATION: &str = "Limits keep the scanner safe from hostile files. Defaults are far above what real models need; raise them in picklegate.toml only for a file you have reason to trust. A file that was not fully analysed is never counted as clean.";
+
+/// A limit reached outside a pickle stream (container depth, member counts, decompression
+/// caps, file size).
+pub fn finding(member: Option<&str>, message: String) -> Finding {
+    Finding::new(META.id, Severity::Low, Confidence::High, message)
+        .at(member, None, None)
+        .with_explanation(EXPLANATION)
+}
+
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
-    let explanation = "Limits keep the scanner safe from hostile files. Defaults are far above what real models need; raise them in picklegate.toml ([limits]) only for a file you have reason to trust.";
+    let explanation = EXPLANATION;
     if let Some(error) = &cx.report.error {
         if let MachineErrorKind::Limit(kind) = error.kind {
             if kind != LimitKind::LogicalSize {

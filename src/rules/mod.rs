@@ -122,6 +122,7 @@ impl StreamContext<'_, '_, '_> {
 
 pub use archive_anomaly::finding as archive_anomaly_finding;
 pub use lfs_pointer::finding as lfs_pointer_finding;
+pub use limit_exceeded::finding as limit_exceeded_finding;
 pub use malformed_container::finding as malformed_container_finding;
 pub use multiple_pickles::finding as multiple_pickles_finding;
 pub use not_a_model::finding as not_a_model_finding;
