@@ -136,15 +136,21 @@ pub fn analyze_named(bytes: &[u8], file_name: Option<&str>, options: &AnalyzeOpt
 fn finish(mut analysis: Analysis) -> Analysis {
     analysis.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     let mut merged: Vec<Finding> = Vec::with_capacity(analysis.findings.len());
+    let mut index: std::collections::HashMap<(String, Option<String>, Option<String>, String), usize> =
+        std::collections::HashMap::new();
     for finding in analysis.findings {
-        match merged.iter_mut().find(|m| {
-            m.rule == finding.rule
-                && m.location.member == finding.location.member
-                && m.target == finding.target
-                && m.message == finding.message
-        }) {
-            Some(existing) => existing.occurrences = existing.occurrences.saturating_add(finding.occurrences),
-            None => merged.push(finding),
+        let key = (
+            finding.rule.clone(),
+            finding.location.member.clone(),
+            finding.target.clone(),
+            finding.message.clone(),
+        );
+        match index.get(&key) {
+            Some(&i) => merged[i].occurrences = merged[i].occurrences.saturating_add(finding.occurrences),
+            None => {
+                index.insert(key, merged.len());
+                merged.push(finding);
+            }
         }
     }
     analysis.findings = merged;

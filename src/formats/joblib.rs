@@ -47,7 +47,7 @@ pub fn inline_array(target: &Value<'_>, state: &Value<'_>) -> Option<InlineArray
     };
     let aligned = get("numpy_array_alignment_bytes").is_some_and(|v| !matches!(v, Value::None));
     let dtype = get("dtype")?;
-    let layout = match dtype_code(&dtype) {
+    let layout = match dtype_code(&dtype, 0) {
         Some(code) if code.kind == 'O' || code.has_object => ArrayData::Pickle,
         Some(code) => match (item_size(&code), shape_count(get("shape").as_ref())) {
             (Some(size), Some(count)) => ArrayData::Raw {
@@ -71,7 +71,11 @@ struct DtypeCode {
 
 /// `numpy.dtype('f8', False, True)` → kind 'f', size 8. Structured dtypes ('V') carry their
 /// fields in the BUILD state; an object field anywhere makes the array an object array.
-fn dtype_code(dtype: &Value<'_>) -> Option<DtypeCode> {
+fn dtype_code(dtype: &Value<'_>, depth: usize) -> Option<DtypeCode> {
+    // Structured dtypes nest; hostile ones could nest without end.
+    if depth > MAX_DTYPE_NESTING {
+        return None;
+    }
     let Value::Call(call) = dtype else { return None };
     let target = call.target.as_ref()?;
     if !(canonical_module(&target.module).starts_with("numpy") && &*target.name == "dtype") {
@@ -82,7 +86,7 @@ fn dtype_code(dtype: &Value<'_>) -> Option<DtypeCode> {
     let trimmed = text.trim_start_matches(['<', '>', '|', '=']);
     let kind = trimmed.chars().next()?;
     let size = trimmed[kind.len_utf8()..].parse().ok();
-    let has_object = call.state.borrow().iter().any(state_has_object);
+    let has_object = call.state.borrow().iter().any(|s| state_has_object(s, depth));
     Some(DtypeCode {
         kind,
         size,
@@ -91,14 +95,16 @@ fn dtype_code(dtype: &Value<'_>) -> Option<DtypeCode> {
     })
 }
 
-fn state_has_object(state: &Value<'_>) -> bool {
+const MAX_DTYPE_NESTING: usize = 16;
+
+fn state_has_object(state: &Value<'_>, depth: usize) -> bool {
     let Some(items) = state.items() else { return false };
     items.iter().any(|item| match item {
         Value::Dict(fields) => fields.borrow().items.iter().any(|(_, v)| {
             v.items()
                 .unwrap_or_default()
                 .iter()
-                .any(|d| dtype_code(d).is_some_and(|c| c.kind == 'O' || c.has_object))
+                .any(|d| dtype_code(d, depth + 1).is_some_and(|c| c.kind == 'O' || c.has_object))
         }),
         _ => false,
     })

@@ -144,6 +144,8 @@ pub fn open(data: &[u8], max_entries: u64) -> Result<Archive, ZipError> {
     let shift = (cd_end_marker as u64).saturating_sub(cd_size).saturating_sub(cd_offset) as usize;
     let cd_start = usize::try_from(cd_offset).unwrap_or(usize::MAX).saturating_add(shift);
     let mut entries: Vec<Entry> = Vec::new();
+    // Names seen so far (a linear search per entry would be quadratic in hostile archives).
+    let mut seen = std::collections::HashSet::new();
     let mut pos = cd_start;
     for _ in 0..count {
         if data.get(pos..pos + 4) != Some(b"PK\x01\x02") {
@@ -210,7 +212,7 @@ pub fn open(data: &[u8], max_entries: u64) -> Result<Archive, ZipError> {
         {
             anomalies.push(Anomaly::UnsafeName { name: name.clone() });
         }
-        if entries.iter().any(|e| e.name == name) {
+        if !seen.insert(name.clone()) {
             anomalies.push(Anomaly::DuplicateName { name: name.clone() });
         }
         entries.push(Entry {
@@ -409,6 +411,15 @@ mod tests {
             name: "../evil.pkl".into()
         }));
         assert_eq!(archive.entries.len(), 3);
+    }
+
+    #[test]
+    fn many_members_are_read_in_linear_time() {
+        let names: Vec<String> = (0..20_000).map(|i| format!("m/{i}")).collect();
+        let members: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), b"x".as_slice())).collect();
+        let archive = open(&build(&members), 100_000).unwrap();
+        assert_eq!(archive.entries.len(), 20_000);
+        assert!(archive.anomalies.is_empty());
     }
 
     #[test]

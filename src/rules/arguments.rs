@@ -159,14 +159,19 @@ fn is_ipv4(s: &str) -> bool {
 /// Every signal in a value (strings, and `(host, port)` tuples), depth-limited.
 pub fn signals(value: &Value<'_>) -> Vec<Signal> {
     let mut out = Vec::new();
-    collect(value, &mut out, 0);
+    let mut budget = VISIT_BUDGET;
+    collect(value, &mut out, 0, &mut budget);
     out
 }
 
-fn collect(value: &Value<'_>, out: &mut Vec<Signal>, depth: usize) {
-    if depth > 4 || out.len() > 16 {
+/// Values looked at per call: arguments can be huge, shared containers.
+const VISIT_BUDGET: usize = 4_096;
+
+fn collect(value: &Value<'_>, out: &mut Vec<Signal>, depth: usize, budget: &mut usize) {
+    if depth > 4 || out.len() > 16 || *budget == 0 {
         return;
     }
+    *budget -= 1;
     match value {
         Value::Str(s) => out.extend(classify_text(s)),
         Value::Bytes(b) if b.len() <= 1 << 20 => {
@@ -190,17 +195,17 @@ fn collect(value: &Value<'_>, out: &mut Vec<Signal>, depth: usize) {
                 }
             }
             for item in &items {
-                collect(item, out, depth + 1);
+                collect(item, out, depth + 1, budget);
             }
         }
         Value::Dict(pairs) => {
             for (_, v) in pairs.borrow().items.iter() {
-                collect(v, out, depth + 1);
+                collect(v, out, depth + 1, budget);
             }
         }
         Value::Call(call) => {
             if let Some(folded) = &call.folded {
-                collect(folded, out, depth + 1);
+                collect(folded, out, depth + 1, budget);
             }
         }
         _ => {}

@@ -179,7 +179,10 @@ fn collect_links(value: &Value<'_>, links: &mut HashSet<u32>, depth: usize) {
     }
     match value {
         Value::Call(c) => {
-            links.insert(c.id);
+            // Calls are shared through the memo: visiting each once keeps this linear.
+            if !links.insert(c.id) {
+                return;
+            }
             collect_links(&c.callee, links, depth + 1);
             for arg in c.args.items().unwrap_or_default() {
                 collect_links(&arg, links, depth + 1);

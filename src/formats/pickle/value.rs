@@ -394,7 +394,17 @@ pub fn render(value: &Value<'_>, limits: RenderLimits) -> String {
     out
 }
 
+/// Longest rendering: past it, shared and nested values are elided so that a hostile value
+/// graph cannot make a message (or the time to build it) grow without bound.
+const MAX_RENDERED: usize = 2_000;
+
 fn render_into(out: &mut String, value: &Value<'_>, lim: RenderLimits, depth: usize) {
+    if out.len() > MAX_RENDERED {
+        if !out.ends_with('…') {
+            out.push('…');
+        }
+        return;
+    }
     if depth > lim.max_depth {
         out.push('…');
         return;
@@ -485,6 +495,9 @@ fn render_into(out: &mut String, value: &Value<'_>, lim: RenderLimits, depth: us
 
 fn render_items(out: &mut String, items: &[Value<'_>], omitted: u64, lim: RenderLimits, d: usize) {
     for (i, item) in items.iter().take(lim.max_items).enumerate() {
+        if out.len() > MAX_RENDERED {
+            break;
+        }
         if i > 0 {
             out.push_str(", ");
         }
