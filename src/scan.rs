@@ -34,8 +34,8 @@ pub struct ProjectAllow {
 }
 
 /// Which files get a whole-file SHA-256. Hashing reads every byte, which a scan otherwise never
-/// does for tensor data, so by default only files with findings (the ones baselines and
-/// fingerprints need) are hashed.
+/// does for tensor data, so by default only files with high or critical findings (the ones
+/// baselines pin to their exact content) are hashed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashPolicy {
     WithFindings,
@@ -218,7 +218,7 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
         }
     }
     let verdict = analysis.verdict();
-    let hash = options.hash == HashPolicy::All || !analysis.findings.is_empty() || analysis.incomplete;
+    let hash = options.hash == HashPolicy::All || analysis.findings.iter().any(|f| f.severity >= Severity::High);
     Some(FileReport {
         path: candidate.display.clone(),
         sha256: hash.then(|| hex(&Sha256::digest(&bytes[..]))),

@@ -101,8 +101,13 @@ impl Session<'_> {
                     self.incomplete = true;
                     return "not-a-model".into();
                 }
-                if starts_like_pickle && name.is_some_and(looks_like_pickle_name) {
-                    // Named like a pickle and starting like one: a broken pickle, not unknown data.
+                // Named like a pickle and starting like one (or named as nothing but a pickle):
+                // a broken pickle, not unknown data. pickle.load on it fails; never clean.
+                let pickle_only_name = name.is_some_and(|n| {
+                    let n = n.to_ascii_lowercase();
+                    n.ends_with(".pkl") || n.ends_with(".pickle")
+                });
+                if pickle_only_name || (starts_like_pickle && name.is_some_and(looks_like_pickle_name)) {
                     return self.pickle_file(data, member, depth);
                 }
                 self.findings

@@ -39,6 +39,10 @@ pub struct Facts<'a, 'k> {
     pub frameworks_seen: BTreeMap<String, u32>,
     /// What `load()` returns, when the stream reached STOP.
     pub result: Option<Value<'a>>,
+    /// Calls of callables the analysis could not resolve (results of other calls).
+    pub unresolved_calls: Vec<Rc<Call<'a>>>,
+    /// A cap on kept records was reached: the stream was not fully analysed.
+    pub overflowed: bool,
     last_target: Option<Target>,
 }
 
@@ -54,6 +58,8 @@ impl<'a, 'k> Facts<'a, 'k> {
             invoked_paths: HashSet::new(),
             frameworks_seen: BTreeMap::new(),
             result: None,
+            unresolved_calls: Vec::new(),
+            overflowed: false,
             last_target: None,
         }
     }
@@ -70,6 +76,7 @@ impl<'a, 'k> Facts<'a, 'k> {
 
     pub fn is_empty(&self) -> bool {
         self.calls.is_empty()
+            && self.unresolved_calls.is_empty()
             && self.globals.is_empty()
             && self.computed_globals.is_empty()
             && self.global_builds.is_empty()
@@ -77,7 +84,18 @@ impl<'a, 'k> Facts<'a, 'k> {
 }
 
 /// Cap on kept records per stream; a hostile stream cannot make the analysis grow without bound.
+/// Reaching it makes the stream incomplete (`overflowed`), so nothing dropped can pass as clean.
 const MAX_KEPT: usize = 10_000;
+/// Dangerous calls and globals are kept well past the general cap.
+const MAX_KEPT_DANGEROUS: usize = 100_000;
+
+fn room(len: usize, class: &Class<'_>) -> bool {
+    len < if matches!(class, Class::Dangerous(_)) {
+        MAX_KEPT_DANGEROUS
+    } else {
+        MAX_KEPT
+    }
+}
 
 impl<'a> Observer<'a> for Facts<'a, '_> {
     fn on_global(&mut self, global: &Rc<Global>) {
@@ -86,14 +104,16 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
         };
         match class {
             Class::Allowed { framework, .. } => *self.frameworks_seen.entry(framework.id.clone()).or_default() += 1,
-            _ if self.globals.len() < MAX_KEPT => self.globals.push((global.clone(), class)),
-            _ => {}
+            _ if room(self.globals.len(), &class) => self.globals.push((global.clone(), class)),
+            _ => self.overflowed = true,
         }
     }
 
     fn on_computed_global(&mut self, global: &Rc<ComputedGlobal<'a>>) {
         if self.computed_globals.len() < MAX_KEPT {
             self.computed_globals.push(global.clone());
+        } else {
+            self.overflowed = true;
         }
     }
 
@@ -114,20 +134,39 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
         };
         self.last_target = target.clone();
         let Some(target) = target else {
+            // A call of something the analysis cannot resolve (the result of another call, a
+            // computed global) is kept for the rules that judge unresolved callables.
+            let unresolved = matches!(
+                call.kind,
+                CallKind::Reduce | CallKind::Inst | CallKind::Obj | CallKind::NewObj | CallKind::NewObjEx
+            ) && matches!(call.callee, Value::Call(_) | Value::ComputedGlobal(_));
+            if unresolved {
+                if self.unresolved_calls.len() < MAX_KEPT {
+                    self.unresolved_calls.push(call.clone());
+                } else {
+                    self.overflowed = true;
+                }
+            }
             return;
         };
-        self.invoked_paths.insert(target.path());
         let Some(class) = self.classify(&target.module, &target.name) else {
+            self.invoked_paths.insert(target.path());
             return;
         };
-        let plain = matches!(class, Class::Allowed { .. }) && trampoline_of.is_none();
-        if !plain && self.calls.len() < MAX_KEPT {
+        if matches!(class, Class::Allowed { .. }) {
+            self.invoked_paths.insert(target.path());
+            return;
+        }
+        if room(self.calls.len(), &class) {
+            self.invoked_paths.insert(target.path());
             self.calls.push(KeptCall {
                 call: call.clone(),
                 target: Some(target),
                 class,
                 trampoline_of,
             });
+        } else {
+            self.overflowed = true;
         }
     }
 

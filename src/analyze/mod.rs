@@ -8,7 +8,7 @@ mod containers;
 mod context;
 pub mod facts;
 
-use crate::formats::pickle::{run_stream, DivergenceKind, Limits, Value};
+use crate::formats::pickle::{run_stream, run_stream_without_inline_arrays, DivergenceKind, Limits, Value};
 use crate::formats::torch;
 use crate::kb::Kb;
 use crate::model::{Finding, Severity, Verdict};
@@ -168,7 +168,14 @@ pub(crate) struct Session<'o> {
     pub opcodes: u64,
     /// Allowlisted globals seen, per framework id.
     pub frameworks: std::collections::BTreeMap<String, u32>,
+    /// Embedded pickles that may still be analysed in this file (shared by nested sessions).
+    pub nested_budget: std::rc::Rc<std::cell::Cell<usize>>,
 }
+
+/// Embedded pickles analysed per file, over all nesting levels.
+const MAX_NESTED_ANALYSES: usize = 64;
+/// Frame-honouring re-readings per stream.
+const MAX_ALTERNATE_READINGS: usize = 4;
 
 impl<'o> Session<'o> {
     pub(crate) fn new(options: &'o AnalyzeOptions, file_name: Option<&'o str>) -> Self {
@@ -180,6 +187,7 @@ impl<'o> Session<'o> {
             streams: 0,
             opcodes: 0,
             frameworks: Default::default(),
+            nested_budget: std::rc::Rc::new(std::cell::Cell::new(MAX_NESTED_ANALYSES)),
         }
     }
 }
@@ -221,7 +229,9 @@ pub(crate) struct StreamStep {
     pub end: Option<usize>,
     pub returned: Option<Returned>,
     pub inline_arrays: u32,
-    pub had_content: bool,
+    /// The bytes broke at their first opcode without importing or calling anything: data after
+    /// a pickle, not another pickle (limits and later errors do not count).
+    pub not_a_pickle: bool,
 }
 
 impl Session<'_> {
@@ -241,19 +251,32 @@ impl Session<'_> {
         let options = self.options;
         let mut nested_findings = Vec::new();
         let nested_incomplete = std::cell::Cell::new(false);
+        let nested_budget = self.nested_budget.clone();
+        let seen_payloads = std::cell::RefCell::new(std::collections::HashSet::new());
         let nested = |payload: &[u8], label: &str| -> (Vec<Finding>, bool) {
-            if depth + 1 > options.max_nesting {
-                let f = rules::limit_exceeded_finding(
-                    Some(label),
+            // The same memoised payload handed to many loader calls is analysed once.
+            if !seen_payloads
+                .borrow_mut()
+                .insert((payload.as_ptr() as usize, payload.len()))
+            {
+                return (Vec::new(), false);
+            }
+            let out_of_budget = nested_budget.get() == 0;
+            if depth + 1 > options.max_nesting || out_of_budget {
+                let why = if out_of_budget {
+                    format!("more than {MAX_NESTED_ANALYSES} embedded pickles in one file; the rest were not analysed")
+                } else {
                     format!(
                         "nested pickles deeper than {} levels were not analysed",
                         options.max_nesting
-                    ),
-                );
+                    )
+                };
                 nested_incomplete.set(true);
-                return (vec![f], true);
+                return (vec![rules::limit_exceeded_finding(Some(label), why)], true);
             }
+            nested_budget.set(nested_budget.get() - 1);
             let mut inner = Session::new(options, None);
+            inner.nested_budget = nested_budget.clone();
             // Loaders such as torch.load accept archives as well as raw pickles.
             inner.artifact(payload, Some(label), depth + 1);
             if inner.incomplete {
@@ -275,18 +298,37 @@ impl Session<'_> {
             chain_links,
         };
         rules::check_stream(&cx, &mut nested_findings);
-        for divergence in &report.divergences {
-            if let DivergenceKind::FrameStraddle { frame_end } = divergence.kind {
-                nested_findings.extend(alternate_reading(data, frame_end, member, options, &nested));
-            }
+        let straddles = report.divergences.iter().filter_map(|d| match d.kind {
+            DivergenceKind::FrameStraddle { frame_end } => Some(frame_end),
+            _ => None,
+        });
+        for frame_end in straddles.take(MAX_ALTERNATE_READINGS) {
+            nested_findings.extend(alternate_reading(data, frame_end, member, options, &nested, true));
+        }
+        if report.inline_arrays > 0 {
+            // pickle.load (not joblib.load) reads array bytes as opcodes: what that reading
+            // would run is reported too.
+            nested_findings.extend(alternate_reading(data, pos, member, options, &nested, false));
+        }
+        if facts.overflowed {
+            nested_findings.push(rules::limit_exceeded_finding(
+                member,
+                "the stream makes more distinct imports and calls than the analysis keeps; the rest was not analysed"
+                    .into(),
+            ));
         }
         let step = StreamStep {
             end: report.completed().then_some(report.end),
             returned: facts.result.as_ref().map(|v| Returned::of(v, 0)),
             inline_arrays: report.inline_arrays,
-            had_content: !facts.is_empty(),
+            not_a_pickle: facts.is_empty()
+                && report.opcodes <= 1
+                && report
+                    .error
+                    .as_ref()
+                    .is_some_and(|e| !matches!(e.kind, crate::formats::pickle::MachineErrorKind::Limit(_))),
         };
-        if report.error.is_some() || report.budget_exhausted || nested_incomplete.get() {
+        if report.error.is_some() || report.budget_exhausted || nested_incomplete.get() || facts.overflowed {
             self.incomplete = true;
         }
         for (framework, count) in &facts.frameworks_seen {
@@ -316,7 +358,7 @@ impl Session<'_> {
                 member.map(str::to_string)
             };
             let step = self.stream(data, pos, label.as_deref(), depth, index);
-            if index > 0 && step.end.is_none() && !step.had_content && !legacy {
+            if index > 0 && step.not_a_pickle && !legacy {
                 // Not another pickle: bytes pickle.load never reads.
                 self.findings.truncate(findings_before);
                 self.incomplete = incomplete_before;
@@ -387,21 +429,29 @@ fn legacy_label(member: Option<&str>, index: usize) -> String {
     }
 }
 
-/// After a FRAME straddle, reads the stream again from the frame end, as a frame-honouring
-/// reader would, so that opcodes hidden inside the overrunning argument are analysed too.
+/// Reads the stream again the way another loader would: after a FRAME straddle, from the frame
+/// end (a frame-honouring reader); or, for joblib files, without joblib's inline arrays (plain
+/// `pickle.load`). What that reading would run is reported; its parse errors are expected.
 fn alternate_reading(
     data: &[u8],
-    frame_end: usize,
+    start: usize,
     member: Option<&str>,
     options: &AnalyzeOptions,
     nested: &rules::NestedAnalyzer<'_>,
+    frame_reading: bool,
 ) -> Vec<Finding> {
     let mut facts = Facts::new(Kb::builtin(), &options.allow);
-    let report = run_stream(data, frame_end, &options.limits, &mut facts);
-    let label = format!(
-        "{}frame-reading@{frame_end}",
-        member.map(|m| format!("{m}/")).unwrap_or_default()
-    );
+    let report = if frame_reading {
+        run_stream(data, start, &options.limits, &mut facts)
+    } else {
+        run_stream_without_inline_arrays(data, start, &options.limits, &mut facts)
+    };
+    let label = if frame_reading {
+        format!("frame-reading@{start}")
+    } else {
+        "pickle-reading".to_string()
+    };
+    let label = format!("{}{label}", member.map(|m| format!("{m}/")).unwrap_or_default());
     let chain_links = rules::chain_links(&facts);
     let cx = StreamContext {
         facts: &facts,
@@ -413,8 +463,16 @@ fn alternate_reading(
     };
     let mut found = Vec::new();
     rules::check_stream(&cx, &mut found);
-    // Only what the alternate reading would run matters; its parse errors are expected.
-    found.into_iter().filter(|f| f.severity >= Severity::Medium).collect()
+    // Array bytes read as opcodes are noise: only what would really run counts there.
+    let floor = if frame_reading {
+        Severity::Medium
+    } else {
+        Severity::High
+    };
+    found
+        .into_iter()
+        .filter(|f| f.severity >= floor && f.rule != "limit-exceeded")
+        .collect()
 }
 
 #[cfg(test)]

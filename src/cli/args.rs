@@ -118,7 +118,7 @@ pub struct ScanArgs {
     /// Worker threads (default: one per core, or the config's jobs).
     #[arg(long, short)]
     pub jobs: Option<usize>,
-    /// Which files get a SHA-256 in reports: those with findings, or all (reads every byte).
+    /// Which files get a SHA-256 in reports: those with high or critical findings, or all (reads every byte).
     #[arg(long, value_enum, default_value_t = Hash::Findings)]
     pub hash: Hash,
     /// Colour in text output: auto, always, never.

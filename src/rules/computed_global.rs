@@ -14,6 +14,35 @@ rule_meta!(
 );
 
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
+    for call in &cx.facts.unresolved_calls {
+        // Calling the result of a computed global is reported with that global below.
+        if matches!(call.callee, Value::ComputedGlobal(_)) {
+            continue;
+        }
+        // High when the callable comes out of a lookup the knowledge base marks dangerous
+        // (getattr, operator getters, format-string walks…), medium otherwise.
+        let from_lookup = match &call.callee {
+            Value::Call(maker) => maker
+                .target
+                .as_ref()
+                .is_some_and(|t| matches!(cx.facts.kb.classify(&t.module, &t.name), crate::kb::Class::Dangerous(_))),
+            _ => false,
+        };
+        let severity = if from_lookup { Severity::High } else { Severity::Medium };
+        let text = render(&Value::Call(call.clone()), MESSAGE_RENDER);
+        let mut finding = cx
+            .finding(
+                &META,
+                severity,
+                Confidence::Medium,
+                format!("loading this file calls a callable that is only known at load time: {text}"),
+                Some(call.offset),
+                Some(call.opcode.name()),
+            )
+            .with_explanation("The file calls the result of another call. What that result is cannot be known without running the file; legitimate model files call classes and functions they name.");
+        finding.call = Some(text);
+        out.push(finding);
+    }
     for global in &cx.facts.computed_globals {
         let from_registry = matches!(global.module, Value::Opaque(_));
         let (severity, opcode, message) = if from_registry {
@@ -53,6 +82,17 @@ mod tests {
         // STACK_GLOBAL fed by the results of calls the analysis cannot model.
         let data = b"\x80\x04\x8c\x03foo\x8c\x03bar\x93)R\x8c\x03foo\x8c\x03baz\x93)R\x93).";
         let f = findings_of(data);
+        assert!(
+            f.iter()
+                .any(|f| f.rule == "computed-global" && f.severity == Severity::High),
+            "{f:#?}"
+        );
+    }
+
+    #[test]
+    fn calling_a_lookup_result_that_cannot_be_resolved() {
+        // getattr(mytools.thing(), mytools.name())('x'): the attribute name is computed.
+        let f = findings_of(b"cbuiltins\ngetattr\n(cmytools\nthing\n)Rcmytools\nname\n)RtR(S'x'\ntR.");
         assert!(
             f.iter()
                 .any(|f| f.rule == "computed-global" && f.severity == Severity::High),

@@ -161,12 +161,14 @@ pub fn resolves_to_allowed(kept: &KeptCall<'_, '_>, kb: &crate::kb::Kb) -> bool 
     }
 }
 
-/// Ids of the calls whose results feed a dangerous call's callee (getattr results, partial and
-/// methodcaller makers, import calls): reported as the chain of that call, not on their own.
+/// Ids of the calls whose results feed a reported dangerous call's callee (getattr results,
+/// partial and methodcaller makers, import calls): reported as the chain of that call, not on
+/// their own. Only the callee and the operand a lookup works on are followed; other arguments
+/// (where a real call could hide) are not links.
 pub fn chain_links(facts: &Facts<'_, '_>) -> HashSet<u32> {
     let mut links = HashSet::new();
     for kept in &facts.calls {
-        if matches!(kept.class, crate::kb::Class::Dangerous(_)) {
+        if matches!(kept.class, crate::kb::Class::Dangerous(_)) && !resolves_to_allowed(kept, facts.kb) {
             collect_links(&kept.call.callee, &mut links, 0);
         }
     }
@@ -184,8 +186,8 @@ fn collect_links(value: &Value<'_>, links: &mut HashSet<u32>, depth: usize) {
                 return;
             }
             collect_links(&c.callee, links, depth + 1);
-            for arg in c.args.items().unwrap_or_default() {
-                collect_links(&arg, links, depth + 1);
+            if let Some(first) = c.args.items().and_then(|items| items.into_iter().next()) {
+                collect_links(&first, links, depth + 1);
             }
         }
         Value::Bound(b) => collect_links(&b.receiver, links, depth + 1),

@@ -175,6 +175,16 @@ pub fn run_stream<'a>(data: &'a [u8], start: usize, limits: &Limits, observer: &
     run(data, start, limits, observer, true)
 }
 
+/// Like [`run_stream`], without joblib's inline arrays: how plain `pickle.load` reads the bytes.
+pub fn run_stream_without_inline_arrays<'a>(
+    data: &'a [u8],
+    start: usize,
+    limits: &Limits,
+    observer: &mut dyn Observer<'a>,
+) -> StreamReport {
+    run(data, start, limits, observer, false)
+}
+
 fn run<'a>(
     data: &'a [u8],
     start: usize,

@@ -54,6 +54,9 @@ pub fn resolve(value: &Value<'_>) -> Option<Resolved> {
         Value::Call(c) => match &c.folded {
             Some(_) => None,
             None => match (&c.kind, &c.target) {
+                // A lookup whose operands are not constant returns an unknown object, not an
+                // instance of the lookup function.
+                (_, Some(t)) if is_lookup(t) => None,
                 (
                     CallKind::Reduce | CallKind::Inst | CallKind::Obj | CallKind::NewObj | CallKind::NewObjEx,
                     Some(t),
@@ -63,6 +66,21 @@ pub fn resolve(value: &Value<'_>) -> Option<Resolved> {
         },
         _ => None,
     }
+}
+
+/// Functions whose result is whatever their (string) operands name.
+fn is_lookup(target: &Target) -> bool {
+    matches!(
+        (canonical_module(&target.module), &*target.name),
+        (
+            "builtins",
+            "getattr" | "__import__" | "vars" | "globals" | "locals" | "eval" | "dict.get" | "dict.__getitem__"
+        ) | ("importlib", "import_module" | "__import__")
+            | ("pkgutil", "resolve_name")
+            | ("pydoc", "locate")
+            | ("operator", "getitem" | "attrgetter" | "itemgetter" | "methodcaller")
+            | ("sys", "modules.get" | "modules.__getitem__")
+    )
 }
 
 /// A call result replaced by its modelled value, when the machine knows it.
