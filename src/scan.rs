@@ -183,13 +183,11 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
         },
         Source::Bytes(bytes) => Bytes::Shared(bytes.clone()),
     };
-    if candidate.sniff_only
-        && matches!(
-            formats::sniff(&bytes[..bytes.len().min(1 << 16)]),
-            Kind::Unknown | Kind::NotModel(_)
-        )
-    {
-        return None;
+    if candidate.sniff_only {
+        let head = &bytes[..bytes.len().min(1 << 16)];
+        if matches!(formats::sniff(head), Kind::Unknown | Kind::NotModel(_)) && !formats::also_pickle(head) {
+            return None;
+        }
     }
     let mut analyze = options.analyze.clone();
     analyze.allow = options

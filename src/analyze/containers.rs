@@ -32,7 +32,24 @@ impl Session<'_> {
             self.incomplete = true;
             return "nested".into();
         }
-        match formats::sniff(data) {
+        let kind = formats::sniff(data);
+        let format = self.artifact_as(kind, data, member, depth);
+        // A polyglot: the bytes are another format and a pickle (`GGUF` is BINFLOAT + 8 bytes
+        // to pickle.load, a tar header's name field can hold opcodes).
+        if matches!(
+            kind,
+            Kind::Tar | Kind::NotModel(_) | Kind::OtherModel(_) | Kind::Safetensors | Kind::Unknown
+        ) && format != "pickle"
+            && formats::also_pickle(data)
+        {
+            let pickle = self.pickle_streams(data, member, depth);
+            return format!("{format}+{pickle}");
+        }
+        format
+    }
+
+    fn artifact_as(&mut self, kind: Kind, data: &[u8], member: Option<&str>, depth: usize) -> String {
+        match kind {
             Kind::Pickle => self.pickle_file(data, member, depth),
             Kind::Zip => self.zip(data, member, depth),
             Kind::Compressed(codec) => match decompress(codec, data, self.decompression_cap(data.len())) {
@@ -311,17 +328,15 @@ impl Session<'_> {
     }
 
     fn seven_zip(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> String {
-        match formats::sevenz::members(data, self.options.max_decompressed, self.options.max_members) {
+        let cap = self.decompression_cap(data.len());
+        match formats::sevenz::members(data, cap, cap, self.options.max_members) {
             Ok(members) => {
                 for m in members {
                     let label = child(member, &m.name);
                     if m.truncated {
                         self.findings.push(rules::limit_exceeded_finding(
                             Some(&label),
-                            format!(
-                                "member decompresses to more than {} bytes and was cut",
-                                self.options.max_decompressed
-                            ),
+                            format!("7z content decompresses to more than {cap} bytes and was cut"),
                         ));
                         self.incomplete = true;
                     }

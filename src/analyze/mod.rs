@@ -463,16 +463,14 @@ fn alternate_reading(
     };
     let mut found = Vec::new();
     rules::check_stream(&cx, &mut found);
-    // Array bytes read as opcodes are noise: only what would really run counts there.
-    let floor = if frame_reading {
-        Severity::Medium
+    if frame_reading {
+        found.retain(|f| f.severity >= Severity::Medium && f.rule != "limit-exceeded");
     } else {
-        Severity::High
-    };
+        // Array bytes read as opcodes are mostly noise: only a call of a callable the knowledge
+        // base names as dangerous counts there.
+        found.retain(|f| f.severity >= Severity::High && f.category.is_some());
+    }
     found
-        .into_iter()
-        .filter(|f| f.severity >= floor && f.rule != "limit-exceeded")
-        .collect()
 }
 
 #[cfg(test)]

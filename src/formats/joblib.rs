@@ -113,7 +113,7 @@ fn state_has_object(state: &Value<'_>, depth: usize) -> bool {
 fn item_size(code: &DtypeCode) -> Option<u64> {
     match code.kind {
         'b' | 'i' | 'u' | 'f' | 'c' | 'S' | 'V' | 'a' => code.size,
-        'U' => code.size.map(|n| n * 4),
+        'U' => code.size.map(|n| n.saturating_mul(4)),
         'M' | 'm' => Some(8),
         '?' => Some(1),
         _ => None,

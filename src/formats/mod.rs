@@ -144,6 +144,12 @@ fn is_lzma_alone(data: &[u8]) -> bool {
         && (size == u64::MAX || size < 1 << 48)
 }
 
+/// Whether bytes that another format claims (a magic number, a tar header) also behave as a
+/// pickle: `pickle.load` does not care about magic numbers, so such files are read both ways.
+pub fn also_pickle(data: &[u8]) -> bool {
+    data.first().is_some_and(|&b| pickle::Opcode::from_byte(b).is_some()) && probe_pickle(data)
+}
+
 /// Protocol 0 and 1 pickles have no header: run the machine a little way and see whether the
 /// bytes behave like a pickle (reach STOP, or run a while, or name a global before breaking).
 fn probe_pickle(data: &[u8]) -> bool {

@@ -13,8 +13,11 @@ pub struct Member {
 /// Decoder memory limit (dictionary and model buffers), in KiB.
 const MEMORY_LIMIT_KIB: usize = 256 * 1024;
 
-/// Reads every file member, each capped at `cap` bytes, at most `max_members` of them.
-pub fn members(data: &[u8], cap: usize, max_members: usize) -> Result<Vec<Member>, String> {
+/// Reads every file member, each capped at `cap` bytes and all together at `total_cap`, at most
+/// `max_members` of them. A member cut by either cap is marked `truncated`, and no later member
+/// is read once the total is spent.
+pub fn members(data: &[u8], cap: usize, total_cap: usize, max_members: usize) -> Result<Vec<Member>, String> {
+    let mut left = total_cap;
     let mut reader = sevenz_rust2::ArchiveReader::new_with_memory_limit(
         Cursor::new(data),
         sevenz_rust2::Password::empty(),
@@ -34,17 +37,19 @@ pub fn members(data: &[u8], cap: usize, max_members: usize) -> Result<Vec<Member
                     format!("more than {max_members} members").into(),
                 ));
             }
+            let limit = cap.min(left);
             let mut bytes = Vec::new();
-            body.take(cap as u64 + 1).read_to_end(&mut bytes)?;
-            let truncated = bytes.len() > cap;
-            bytes.truncate(cap);
+            body.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+            let truncated = bytes.len() > limit;
+            bytes.truncate(limit);
+            left -= bytes.len();
             out.push(Member {
                 name: entry.name().to_string(),
                 bytes,
                 truncated,
             });
-            // Stop decoding this block: unread data of a truncated member is not needed.
-            Ok(!truncated)
+            // Stop decoding this block once a member is cut or the total is spent.
+            Ok(!truncated && left > 0)
         })
         .map_err(|e| e.to_string())?;
     Ok(out)

@@ -148,7 +148,7 @@ pub fn open(data: &[u8], max_entries: u64) -> Result<Archive, ZipError> {
     let mut seen = std::collections::HashSet::new();
     let mut pos = cd_start;
     for _ in 0..count {
-        if data.get(pos..pos + 4) != Some(b"PK\x01\x02") {
+        if data.get(pos..pos.saturating_add(4)) != Some(b"PK\x01\x02") {
             return Err(ZipError::Truncated("central directory"));
         }
         let header = data
@@ -176,7 +176,10 @@ pub fn open(data: &[u8], max_entries: u64) -> Result<Archive, ZipError> {
         let local = usize::try_from(local_offset)
             .unwrap_or(usize::MAX)
             .saturating_add(shift);
-        let Some(local_header) = data.get(local..local + 30).filter(|h| h[..4] == *b"PK\x03\x04") else {
+        let Some(local_header) = data
+            .get(local..local.saturating_add(30))
+            .filter(|h| h[..4] == *b"PK\x03\x04")
+        else {
             anomalies.push(Anomaly::BadLocalHeader { name });
             continue;
         };
@@ -239,7 +242,7 @@ pub fn open(data: &[u8], max_entries: u64) -> Result<Archive, ZipError> {
 }
 
 fn find_zip64_record(data: &[u8], at: usize, before: usize) -> Option<usize> {
-    if data.get(at..at + 4) == Some(b"PK\x06\x06") {
+    if data.get(at..at.saturating_add(4)) == Some(b"PK\x06\x06") {
         return Some(at);
     }
     // With data prepended, search backwards from the locator.

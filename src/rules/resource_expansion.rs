@@ -73,6 +73,17 @@ mod tests {
     }
 
     #[test]
+    fn long_chains_through_computed_globals_drop_without_overflow() {
+        let mut data = b"\x80\x04\x8c\x01a\x8c\x01b\x93)R".to_vec();
+        for _ in 0..200_000 {
+            data.extend_from_slice(b"2\x93)R");
+        }
+        data.push(b'.');
+        let f = findings_of(&data);
+        assert!(f.iter().any(|f| f.rule == "computed-global"), "{}", f.len());
+    }
+
+    #[test]
     fn dup_doubling_bomb() {
         // A list, then 40 times: DUP, TUPLE2 — each level doubles the logical size.
         let mut data = b"\x80\x02]".to_vec();

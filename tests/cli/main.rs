@@ -4,5 +4,6 @@ mod common;
 mod differential;
 mod fixtures;
 mod hostile;
+mod regressions;
 mod repo;
 mod scan;

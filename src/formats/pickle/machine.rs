@@ -172,7 +172,7 @@ impl StreamReport {
 /// unpickler reads inline after a NumpyArrayWrapper's BUILD are skipped (or, for object arrays,
 /// analysed as the nested pickle they are).
 pub fn run_stream<'a>(data: &'a [u8], start: usize, limits: &Limits, observer: &mut dyn Observer<'a>) -> StreamReport {
-    run(data, start, limits, observer, true)
+    run(data, start, limits, observer, true, 0)
 }
 
 /// Like [`run_stream`], without joblib's inline arrays: how plain `pickle.load` reads the bytes.
@@ -182,7 +182,7 @@ pub fn run_stream_without_inline_arrays<'a>(
     limits: &Limits,
     observer: &mut dyn Observer<'a>,
 ) -> StreamReport {
-    run(data, start, limits, observer, false)
+    run(data, start, limits, observer, false, 0)
 }
 
 fn run<'a>(
@@ -191,6 +191,7 @@ fn run<'a>(
     limits: &Limits,
     observer: &mut dyn Observer<'a>,
     inline_arrays: bool,
+    first_call_id: u32,
 ) -> StreamReport {
     let mut machine = Machine {
         inline_arrays,
@@ -201,7 +202,7 @@ fn run<'a>(
         memo: Memo::default(),
         proto: 0,
         extensions: HashMap::new(),
-        next_call_id: 0,
+        next_call_id: first_call_id,
         budget: Budget {
             bytes_left: limits.max_tracked_bytes,
             max_value: limits.max_decoded_value,
@@ -621,10 +622,9 @@ impl<'a> Machine<'a, '_, '_> {
                         let (m, n) = (m.to_string(), n.to_string());
                         self.make_global(offset, op.opcode, &m, &n, GlobalOrigin::Stack { computed })
                     }
-                    (
-                        Value::Str(_) | Value::Call(_) | Value::Opaque(_),
-                        Value::Str(_) | Value::Call(_) | Value::Opaque(_),
-                    ) => {
+                    // C requires exact str operands: anything that might be a str at run time (a
+                    // call result, a global such as builtins.__name__) names an unknown callable.
+                    (m, n) if might_be_str(m) && might_be_str(n) => {
                         let computed = Rc::new(ComputedGlobal { module, name, offset });
                         self.observer.on_computed_global(&computed);
                         self.report.globals += 1;
@@ -768,7 +768,9 @@ impl<'a> Machine<'a, '_, '_> {
                     .ok_or_else(truncated)?;
             }
             ArrayData::Pickle => {
-                let nested = run(data, pos, self.limits, &mut *self.observer, false);
+                // The nested stream reports to the same observer: its call ids continue ours.
+                let nested = run(data, pos, self.limits, &mut *self.observer, false, self.next_call_id);
+                self.next_call_id = self.next_call_id.wrapping_add(nested.calls);
                 self.report.opcodes += nested.opcodes;
                 self.report.calls += nested.calls;
                 self.report.globals += nested.globals;
@@ -948,6 +950,26 @@ impl<'a> Machine<'a, '_, '_> {
             }
         }
     }
+}
+
+/// Whether a value can be a `str` when the unpickler runs (constants of other types cannot).
+fn might_be_str(value: &Value<'_>) -> bool {
+    !matches!(
+        value,
+        Value::None
+            | Value::Bool(_)
+            | Value::Int(_)
+            | Value::BigInt(_)
+            | Value::Float(_)
+            | Value::Bytes(_)
+            | Value::ByteArray(_)
+            | Value::Tuple(_)
+            | Value::List(_)
+            | Value::Dict(_)
+            | Value::Set(_)
+            | Value::FrozenSet(_)
+            | Value::Module(_)
+    )
 }
 
 fn mark_discarded(value: &Value<'_>) {

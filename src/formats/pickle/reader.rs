@@ -228,6 +228,7 @@ impl<'a> Reader<'a> {
                 match opcode {
                     Opcode::PROTO => Arg::Proto(v),
                     Opcode::BININT1 => Arg::Int(v.into()),
+                    Opcode::EXT1 if v == 0 => return Err(c.bad("EXT code is not positive")),
                     _ => Arg::Index(v.into()),
                 }
             }
@@ -235,6 +236,7 @@ impl<'a> Reader<'a> {
                 let v = u16::from_le_bytes(c.take_array()?);
                 match opcode {
                     Opcode::BININT2 => Arg::Int(v.into()),
+                    Opcode::EXT2 if v == 0 => return Err(c.bad("EXT code is not positive")),
                     _ => Arg::Index(v.into()),
                 }
             }
@@ -250,9 +252,10 @@ impl<'a> Reader<'a> {
             ArgKind::U8 => Arg::FrameLen(u64::from_le_bytes(c.take_array()?)),
             ArgKind::F8 => Arg::Float(f64::from_be_bytes(c.take_array()?)),
             ArgKind::DecimalLine => {
-                let line = c.line()?;
+                let full = c.line()?;
+                let line = c_string(full);
                 match opcode {
-                    Opcode::INT => self.parse_int_line(c.start, line)?,
+                    Opcode::INT => self.parse_int_line(c.start, line, full.len())?,
                     _ => {
                         // GET and PUT: C reads the index with PyLong_FromString(s, NULL, 10).
                         let text = ascii(line).ok_or_else(|| c.bad("index is not ASCII"))?;
@@ -266,7 +269,7 @@ impl<'a> Reader<'a> {
                 }
             }
             ArgKind::LongLine => {
-                let mut line = c.line()?;
+                let mut line = c_string(c.line()?);
                 if line.len() > 1 && line.last() == Some(&b'L') {
                     line = &line[..line.len() - 1];
                 }
@@ -278,7 +281,7 @@ impl<'a> Reader<'a> {
                 }
             }
             ArgKind::FloatLine => {
-                let line = c.line()?;
+                let line = c_string(c.line()?);
                 let text = ascii(line).ok_or_else(|| c.bad("FLOAT literal is not ASCII"))?;
                 Arg::Float(parse_python_float(text).ok_or_else(|| c.bad("invalid FLOAT literal"))?)
             }
@@ -384,7 +387,7 @@ impl<'a> Reader<'a> {
 
     /// INT follows C's `load_int`: `strtol(s, &end, 0)`, falling back to a Python int parse in
     /// base 0; a three-byte line holding 0 or 1 is a bool.
-    fn parse_int_line(&mut self, offset: usize, line: &'a [u8]) -> Result<Arg<'a>, ReadError> {
+    fn parse_int_line(&mut self, offset: usize, line: &'a [u8], full_len: usize) -> Result<Arg<'a>, ReadError> {
         let bad = |why: &str| ReadError {
             offset,
             kind: ReadErrorKind::BadOperand {
@@ -395,7 +398,8 @@ impl<'a> Reader<'a> {
         let text = ascii(line).ok_or_else(|| bad("INT literal is not ASCII"))?;
         let value = match strtol_base0(text) {
             Some(v) => {
-                if line.len() + 1 == 3 && (v == 0 || v == 1) {
+                // C compares the whole line with its newline (and anything after a NUL).
+                if full_len + 1 == 3 && (v == 0 || v == 1) {
                     return Ok(Arg::Bool(v == 1));
                 }
                 PyInt::Small(v)
@@ -471,6 +475,11 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// `_pickle` parses numeric line arguments with C functions that stop at the first NUL.
+fn c_string(line: &[u8]) -> &[u8] {
+    &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())]
+}
+
 fn ascii(bytes: &[u8]) -> Option<&str> {
     if bytes.is_ascii() {
         std::str::from_utf8(bytes).ok()
@@ -511,7 +520,7 @@ fn strtol_base0(s: &str) -> Option<i64> {
 
 /// Python's `int(s, base)` for base 10 or 0 (prefixes, underscores, surrounding whitespace).
 pub(crate) fn parse_python_int(s: &str, base: u32) -> Option<PyInt> {
-    let t = s.trim_matches(|c: char| c.is_ascii_whitespace());
+    let t = s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
     let (negative, t) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
         Some(b'+') => (false, &t[1..]),
@@ -804,6 +813,15 @@ mod tests {
         let mut r = Reader::new(b"I1_0\n.", 0);
         r.next_op().unwrap();
         assert!(r.divergences().is_empty(), "both read 10");
+    }
+
+    #[test]
+    fn numeric_lines_stop_at_nul_like_c() {
+        assert_eq!(ops(b"I1\x00\n.")[0].1, Arg::Bool(true));
+        assert_eq!(ops(b"I42\x00junk\n.")[0].1, Arg::Int(42));
+        assert_eq!(ops(b"L7\x00\n.")[0].1, Arg::Int(7));
+        assert_eq!(ops(b"F1.5\x00\n.")[0].1, Arg::Float(1.5));
+        assert_eq!(ops(b"(]p0\x0b\n.")[2].1, Arg::Index(0));
     }
 
     #[test]

@@ -113,6 +113,12 @@ fn drop_iteratively(mut pending: Vec<Value<'_>>) {
                     pending.push(bound.receiver);
                 }
             }
+            Value::ComputedGlobal(rc) => {
+                if let Ok(global) = Rc::try_unwrap(rc) {
+                    pending.push(global.module);
+                    pending.push(global.name);
+                }
+            }
             _ => {}
         }
     }
