@@ -78,7 +78,7 @@ impl Default for AnalyzeOptions {
             max_members: 100_000,
             max_decompressed: 1 << 30,
             max_compression_ratio: 100,
-            min_decompression_cap: 64 << 20,
+            min_decompression_cap: 32 << 20,
             allow: Vec::new(),
         }
     }

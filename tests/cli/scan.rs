@@ -130,3 +130,18 @@ fn rules_list_and_explain() {
         .success()
         .stdout(predicate::str::contains("dangerous-call"));
 }
+
+#[test]
+fn a_report_that_cannot_be_written_is_an_error_exit() {
+    picklegate()
+        .args(["scan", "--output", "/nonexistent-dir/report.txt"])
+        .arg(fixture("pickle/benign/data_p4.pkl"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot write"));
+    picklegate()
+        .args(["scan", "--json", "/nonexistent-dir/report.json"])
+        .arg(fixture("pickle/benign/data_p4.pkl"))
+        .assert()
+        .code(2);
+}

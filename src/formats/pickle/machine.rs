@@ -251,7 +251,8 @@ struct Memo<'a> {
     len: usize,
 }
 
-const DENSE_MEMO: u64 = 1 << 20;
+/// How far past the end of the dense memo an index may land and still extend it.
+const DENSE_SLACK: u64 = 1 << 16;
 
 impl<'a> Memo<'a> {
     fn len(&self) -> usize {
@@ -259,15 +260,19 @@ impl<'a> Memo<'a> {
     }
 
     fn get(&self, idx: u64) -> Option<&Value<'a>> {
-        if idx < DENSE_MEMO {
-            self.dense.get(idx as usize).and_then(Option::as_ref)
+        if idx < self.dense.len() as u64 {
+            self.dense[idx as usize].as_ref()
         } else {
             self.sparse.get(&idx)
         }
     }
 
     fn put(&mut self, idx: u64, value: Value<'a>) {
-        let fresh = if idx < DENSE_MEMO {
+        // Picklers number memo entries 0, 1, 2…: those live in a vector that grows with them;
+        // far-off indices (a hostile 0xFFFFFFFF) go to a map and never size the vector.
+        let len = self.dense.len() as u64;
+        let dense = idx < len || (idx < len + DENSE_SLACK && self.sparse.is_empty());
+        let fresh = if dense {
             let i = idx as usize;
             if i >= self.dense.len() {
                 self.dense.resize(i + 1, None);
@@ -975,5 +980,44 @@ fn might_be_str(value: &Value<'_>) -> bool {
 fn mark_discarded(value: &Value<'_>) {
     if let Value::Call(call) = value {
         call.discarded.set(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Quiet;
+    impl Observer<'_> for Quiet {}
+
+    fn run_ok(data: &[u8]) -> StreamReport {
+        let report = run_stream(data, 0, &Limits::default(), &mut Quiet);
+        assert!(report.error.is_none(), "{:?}", report.error);
+        report
+    }
+
+    #[test]
+    fn memo_indices_near_and_far() {
+        // PUT at 2**32-1 goes to the sparse map; sequential PUTs stay dense; MEMOIZE uses the
+        // number of entries (3 here), so it overwrites nothing and GET 3 finds it.
+        let data = b"\x80\x04Nr\xff\xff\xff\xff0K\x01q\x00K\x02q\x01K\x03\x94j\xff\xff\xff\xffh\x00h\x01h\x03t.";
+        let report = run_ok(&[&data[..2], b"(", &data[2..]].concat());
+        assert_eq!(report.memo_entries, 4);
+    }
+
+    #[test]
+    fn memoize_counts_entries_not_the_highest_index() {
+        // PUT 5 then MEMOIZE stores at index 1 (len(memo)), so GET 1 works and GET 6 does not.
+        run_ok(b"\x80\x04K\x01q\x05K\x02\x94h\x01.");
+        let report = run_stream(b"\x80\x04K\x01q\x05K\x02\x94h\x06.", 0, &Limits::default(), &mut Quiet);
+        assert_eq!(report.error.map(|e| e.kind), Some(MachineErrorKind::MemoMissing(6)));
+    }
+
+    #[test]
+    fn pop_at_the_fence_pops_the_mark() {
+        // MARK, POP (removes the mark), then TUPLE needs a mark: none left.
+        let report = run_stream(b"N(0t.", 0, &Limits::default(), &mut Quiet);
+        assert_eq!(report.error.map(|e| e.kind), Some(MachineErrorKind::MissingMark));
+        run_ok(b"N(0.");
     }
 }
