@@ -397,7 +397,7 @@ impl Session<'_> {
         };
         for name in ["sys_info", "pickle"] {
             if let Some(bytes) = body(name) {
-                self.stream(bytes, 0, Some(&child(member, name)), 0, 0);
+                self.stream(bytes, 0, Some(&child(member, name)), 0);
             }
         }
         if let Some(bytes) = body("storages") {
@@ -428,8 +428,8 @@ impl Session<'_> {
     /// (8-byte element count, then the elements), then a pickle of storage views.
     fn legacy_storages(&mut self, bytes: &[u8], label: &str) -> Result<(), String> {
         let (count, mut pos) = self.counted_stream(bytes, 0, label)?;
-        for i in 0..count {
-            let step = self.stream(bytes, pos, Some(label), 0, i as usize + 1);
+        for _ in 0..count {
+            let step = self.stream(bytes, pos, Some(label), 0);
             pos = step.end.ok_or("a storage header pickle is broken")?;
             let element_size = match &step.returned {
                 Some(Returned::Seq(items)) => items.iter().find_map(|r| match r {
@@ -452,7 +452,7 @@ impl Session<'_> {
                 .filter(|&p| p <= bytes.len())
                 .ok_or("storage data is truncated")?;
         }
-        self.stream(bytes, pos, Some(label), 0, count as usize + 1)
+        self.stream(bytes, pos, Some(label), 0)
             .end
             .ok_or("the storage views pickle is broken")?;
         Ok(())
@@ -461,9 +461,9 @@ impl Session<'_> {
     /// `tensors`: a count, then per tensor a (key, storage id, type) pickle and its geometry.
     fn legacy_tensors(&mut self, bytes: &[u8], label: &str) -> Result<(), String> {
         let (count, mut pos) = self.counted_stream(bytes, 0, label)?;
-        for i in 0..count {
+        for _ in 0..count {
             pos = self
-                .stream(bytes, pos, Some(label), 0, i as usize + 1)
+                .stream(bytes, pos, Some(label), 0)
                 .end
                 .ok_or("a tensor header pickle is broken")?;
             let ndim = bytes
@@ -481,7 +481,7 @@ impl Session<'_> {
     }
 
     fn counted_stream(&mut self, bytes: &[u8], pos: usize, label: &str) -> Result<(u64, usize), String> {
-        let step = self.stream(bytes, pos, Some(label), 0, 0);
+        let step = self.stream(bytes, pos, Some(label), 0);
         let end = step.end.ok_or("the count pickle is broken")?;
         match step.returned {
             Some(Returned::Int(n)) if (0..=1_000_000).contains(&n) => Ok((n as u64, end)),

@@ -240,14 +240,7 @@ impl Session<'_> {
     }
 
     /// Runs one pickle stream at `pos` and the rules on it.
-    pub(crate) fn stream(
-        &mut self,
-        data: &[u8],
-        pos: usize,
-        member: Option<&str>,
-        depth: usize,
-        index: usize,
-    ) -> StreamStep {
+    pub(crate) fn stream(&mut self, data: &[u8], pos: usize, member: Option<&str>, depth: usize) -> StreamStep {
         let options = self.options;
         let mut nested_findings = Vec::new();
         let nested_incomplete = std::cell::Cell::new(false);
@@ -293,7 +286,6 @@ impl Session<'_> {
             facts: &facts,
             report: &report,
             member,
-            stream_index: index,
             nested: &nested,
             chain_links,
         };
@@ -357,7 +349,7 @@ impl Session<'_> {
             } else {
                 member.map(str::to_string)
             };
-            let step = self.stream(data, pos, label.as_deref(), depth, index);
+            let step = self.stream(data, pos, label.as_deref(), depth);
             if index > 0 && step.not_a_pickle && !legacy {
                 // Not another pickle: bytes pickle.load never reads.
                 self.findings.truncate(findings_before);
@@ -457,7 +449,6 @@ fn alternate_reading(
         facts: &facts,
         report: &report,
         member: Some(&label),
-        stream_index: 0,
         nested,
         chain_links,
     };

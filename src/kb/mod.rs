@@ -298,14 +298,6 @@ impl Kb {
         }
     }
 
-    /// The framework whose allowlist covers `module.name`, if any.
-    pub fn framework_of(&self, module: &str, name: &str) -> Option<&Framework> {
-        match self.classify(module, name) {
-            Class::Allowed { framework, .. } => Some(framework),
-            _ => None,
-        }
-    }
-
     /// Whether a callable is a pure decoder (base64, hex, zlib…) the analysis folds.
     pub fn is_decoder(&self, module: &str, name: &str) -> bool {
         let path = format!("{}.{name}", self.canonical_module(module));
@@ -320,10 +312,6 @@ impl Kb {
         self.loaders
             .iter()
             .find(|l| split_target(&l.target).is_ok_and(|(m, n)| format!("{}.{n}", self.canonical_module(m)) == path))
-    }
-
-    pub fn category(&self, id: &str) -> Option<&Category> {
-        self.categories.iter().find(|c| c.id == id)
     }
 }
 

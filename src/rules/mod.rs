@@ -99,8 +99,6 @@ pub struct StreamContext<'c, 'a, 'k> {
     pub report: &'c StreamReport,
     /// Member or stream label for locations.
     pub member: Option<&'c str>,
-    /// 0 for the first pickle in the member, 1 for the next, and so on.
-    pub stream_index: usize,
     pub nested: &'c NestedAnalyzer<'c>,
     /// Calls that are links of a reported chain (so the chain is reported once, at its end).
     pub chain_links: HashSet<u32>,

@@ -285,10 +285,6 @@ impl Target {
         }
     }
 
-    pub fn is(&self, module: &str, name: &str) -> bool {
-        &*self.module == module && &*self.name == name
-    }
-
     /// The same target one attribute further down.
     pub fn attr(&self, attr: &str) -> Target {
         let name = if self.name.is_empty() {
