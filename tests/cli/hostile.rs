@@ -80,7 +80,7 @@ proptest! {
 
 /// A plain-data value and the opcodes protocol 4 would use for it.
 #[derive(Debug, Clone)]
-enum Data {
+pub(crate) enum Data {
     Int(i64),
     Float(f64),
     Text(String),
@@ -91,7 +91,7 @@ enum Data {
     Dict(Vec<(String, Data)>),
 }
 
-fn data_strategy() -> impl Strategy<Value = Data> {
+pub(crate) fn data_strategy() -> impl Strategy<Value = Data> {
     let leaf = prop_oneof![
         any::<i64>().prop_map(Data::Int),
         any::<f64>().prop_map(Data::Float),
@@ -109,7 +109,7 @@ fn data_strategy() -> impl Strategy<Value = Data> {
 }
 
 /// Encodes `value`, returning how many opcodes were written.
-fn encode(value: &Data, out: &mut Vec<u8>) -> usize {
+pub(crate) fn encode(value: &Data, out: &mut Vec<u8>) -> usize {
     match value {
         Data::Int(i) if (0..=255).contains(i) => {
             out.extend_from_slice(&[b'K', *i as u8]);

@@ -4,7 +4,7 @@
 Reference side of the Rust differential tests. Standard library only, and it
 never unpickles anything: pickletools.genops only parses the byte stream.
 
-Usage: python3 tests/support/pickletools_ops.py FILE
+Usage: python3 tests/support/pickletools_ops.py FILE [FILE...]
 
 Output, one compact JSON object per line, in file order:
 
@@ -83,14 +83,18 @@ def records(data):
 
 
 def main(argv):
-    if len(argv) != 2:
-        print(f"usage: {argv[0]} FILE", file=sys.stderr)
+    if len(argv) < 2:
+        print(f"usage: {argv[0]} FILE [FILE...]", file=sys.stderr)
         return 2
-    with open(argv[1], "rb") as f:
-        data = f.read()
     out = sys.stdout
-    for record in records(data):
-        out.write(json.dumps(record, separators=(",", ":")) + "\n")
+    for path in argv[1:]:
+        if len(argv) > 2:
+            # Several files: each one's records follow a {"file": PATH} line.
+            out.write(json.dumps({"file": path}) + "\n")
+        with open(path, "rb") as f:
+            data = f.read()
+        for record in records(data):
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
     return 0
 
 
