@@ -41,6 +41,32 @@ pub enum FailOn {
     None,
 }
 
+impl std::str::FromStr for FailOn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<FailOn, String> {
+        Ok(match s {
+            "critical" => FailOn::Critical,
+            "high" => FailOn::High,
+            "medium" => FailOn::Medium,
+            "low" => FailOn::Low,
+            "none" => FailOn::None,
+            other => return Err(format!("`{other}` is not one of critical, high, medium, low, none")),
+        })
+    }
+}
+
+impl std::str::FromStr for LfsPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<LfsPolicy, String> {
+        Ok(match s {
+            "fail" => LfsPolicy::Fail,
+            "warn" => LfsPolicy::Warn,
+            "skip" => LfsPolicy::Skip,
+            other => return Err(format!("`{other}` is not one of fail, warn, skip")),
+        })
+    }
+}
+
 impl FailOn {
     pub fn severity(self) -> Option<Severity> {
         match self {

@@ -1,6 +1,7 @@
 //! Command-line arguments.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use picklegate::config::{FailOn, LfsPolicy};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -47,22 +48,6 @@ pub enum Hash {
     All,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FailOn {
-    Critical,
-    High,
-    Medium,
-    Low,
-    None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Lfs {
-    Fail,
-    Warn,
-    Skip,
-}
-
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
     /// Files and folders to scan (folders: model files, recursively, honouring .gitignore and
@@ -78,8 +63,9 @@ pub struct ScanArgs {
     /// Write a JSON report to this file as well.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Lowest severity that fails the gate (exit 1) [default: high, or the config's fail_on].
-    #[arg(long, value_enum)]
+    /// Lowest severity that fails the gate (exit 1): critical, high, medium, low, none
+    /// [default: high, or the config's fail_on].
+    #[arg(long, value_name = "LEVEL")]
     pub fail_on: Option<FailOn>,
     /// Always exit 0 unless picklegate itself fails (for jobs that must publish reports).
     #[arg(long)]
@@ -103,9 +89,10 @@ pub struct ScanArgs {
     /// Scan what is staged for commit (the index content, not the working tree).
     #[arg(long)]
     pub staged: bool,
-    /// What a Git LFS pointer does to the gate [default: fail, or the config's lfs].
-    #[arg(long, value_enum)]
-    pub lfs: Option<Lfs>,
+    /// What a Git LFS pointer does to the gate: fail, warn, skip [default: fail, or the
+    /// config's lfs].
+    #[arg(long, value_name = "POLICY")]
+    pub lfs: Option<LfsPolicy>,
     /// Configuration file (default: the nearest picklegate.toml up to the repository root).
     #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
     pub config: Option<PathBuf>,

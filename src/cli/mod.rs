@@ -3,10 +3,10 @@
 pub mod args;
 
 use anyhow::{bail, Context, Result};
-use args::{Cli, Command, FailOn, Format, Hash, Lfs, RulesCommand, ScanArgs};
+use args::{Cli, Command, Format, Hash, RulesCommand, ScanArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use picklegate::analyze::{AllowPattern, AnalyzeOptions};
-use picklegate::config::{self, Config, LfsPolicy};
+use picklegate::config::{self, Config};
 use picklegate::model::Severity;
 use picklegate::report;
 use picklegate::scan::{self, ProjectAllow, ScanOptions};
@@ -54,20 +54,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let config = load_config(&args)?;
-    let fail_on = match args.fail_on {
-        Some(FailOn::Critical) => Some(Severity::Critical),
-        Some(FailOn::High) => Some(Severity::High),
-        Some(FailOn::Medium) => Some(Severity::Medium),
-        Some(FailOn::Low) => Some(Severity::Low),
-        Some(FailOn::None) => None,
-        None => config.fail_on.map_or(Some(Severity::High), |f| f.severity()),
-    };
-    let lfs = match args.lfs {
-        Some(Lfs::Fail) => LfsPolicy::Fail,
-        Some(Lfs::Warn) => LfsPolicy::Warn,
-        Some(Lfs::Skip) => LfsPolicy::Skip,
-        None => config.lfs.unwrap_or_default(),
-    };
+    let fail_on = args
+        .fail_on
+        .or(config.fail_on)
+        .map_or(Some(Severity::High), |f| f.severity());
+    let lfs = args.lfs.or(config.lfs).unwrap_or_default();
     let mut analyze = AnalyzeOptions::default();
     if let Some(limits) = &config.limits {
         analyze.limits = limits.clone();
