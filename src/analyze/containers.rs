@@ -5,7 +5,7 @@
 use super::{Returned, Session};
 use crate::formats::compress::{decompress, DecompressError};
 use crate::formats::{self, lfs, numpy, safetensors, tar, torch, zip, Kind};
-use crate::model::Severity;
+use crate::model::{Finding, Severity};
 use crate::rules;
 
 /// Bytes peeked from a member to decide what it is.
@@ -19,17 +19,22 @@ fn child(parent: Option<&str>, name: &str) -> String {
 }
 
 impl Session<'_> {
+    /// Part of the file could not be analysed: say why, and never call the file clean.
+    fn not_analysed(&mut self, finding: Finding) {
+        self.findings.push(finding);
+        self.incomplete = true;
+    }
+
     /// Analyses one artifact (a file, or a member of a container). Returns its format name.
     pub(crate) fn artifact(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> String {
         if depth > self.options.max_container_depth {
-            self.findings.push(rules::limit_exceeded_finding(
+            self.not_analysed(rules::limit_exceeded_finding(
                 member,
                 format!(
                     "containers nested deeper than {} levels were not opened",
                     self.options.max_container_depth
                 ),
             ));
-            self.incomplete = true;
             return "nested".into();
         }
         let kind = formats::sniff(data);
@@ -55,16 +60,13 @@ impl Session<'_> {
             Kind::Compressed(codec) => match decompress(codec, data, self.decompression_cap(data.len())) {
                 Ok(inner) => format!("{}/{}", codec.name(), self.artifact(&inner, member, depth + 1)),
                 Err(DecompressError::TooLarge { cap }) => {
-                    self.findings.push(
+                    self.not_analysed(
                         rules::limit_exceeded_finding(member, format!("{} data of {} bytes decompresses to more than {cap} bytes (a decompression bomb, or a file too large to analyse)", codec.name(), data.len())),
                     );
-                    self.incomplete = true;
                     codec.name().into()
                 }
                 Err(DecompressError::Corrupt(why)) => {
-                    self.findings
-                        .push(rules::malformed_container_finding(member, codec.name(), &why));
-                    self.incomplete = true;
+                    self.not_analysed(rules::malformed_container_finding(member, codec.name(), &why));
                     codec.name().into()
                 }
             },
@@ -72,18 +74,15 @@ impl Session<'_> {
             Kind::Npy => self.npy(data, member, depth),
             Kind::SevenZip => self.seven_zip(data, member, depth),
             kind @ Kind::Zstd => {
-                self.findings.push(rules::unscannable_content_finding(
+                self.not_analysed(rules::unscannable_content_finding(
                     member,
                     &format!("{} archives are not supported", kind.name()),
                 ));
-                self.incomplete = true;
                 kind.name().into()
             }
             Kind::Safetensors => {
                 if let Err(why) = safetensors::validate(data) {
-                    self.findings
-                        .push(rules::malformed_container_finding(member, "safetensors", &why));
-                    self.incomplete = true;
+                    self.not_analysed(rules::malformed_container_finding(member, "safetensors", &why));
                 }
                 "safetensors".into()
             }
@@ -92,8 +91,7 @@ impl Session<'_> {
                     Ok(p) => format!("oid sha256:{}, {} bytes", p.oid_sha256, p.size),
                     Err(why) => format!("malformed: {why}"),
                 };
-                self.findings.push(rules::lfs_pointer_finding(member, &detail));
-                self.incomplete = true;
+                self.not_analysed(rules::lfs_pointer_finding(member, &detail));
                 "lfs-pointer".into()
             }
             Kind::NotModel(what) => {
@@ -113,9 +111,7 @@ impl Session<'_> {
                     .first()
                     .is_some_and(|&b| crate::formats::pickle::Opcode::from_byte(b).is_some());
                 if data.is_empty() {
-                    self.findings
-                        .push(rules::not_a_model_finding(member, "the file is empty", false));
-                    self.incomplete = true;
+                    self.not_analysed(rules::not_a_model_finding(member, "the file is empty", false));
                     return "not-a-model".into();
                 }
                 // Named like a pickle and starting like one (or named as nothing but a pickle):
@@ -168,20 +164,17 @@ impl Session<'_> {
         let archive = match zip::open(data, self.options.max_members as u64) {
             Ok(archive) => archive,
             Err(zip::ZipError::TooManyEntries(n)) => {
-                self.findings.push(rules::limit_exceeded_finding(
+                self.not_analysed(rules::limit_exceeded_finding(
                     member,
                     format!(
                         "the archive has {n} members, more than the limit of {}",
                         self.options.max_members
                     ),
                 ));
-                self.incomplete = true;
                 return "zip".into();
             }
             Err(e) => {
-                self.findings
-                    .push(rules::malformed_container_finding(member, "zip", &e.to_string()));
-                self.incomplete = true;
+                self.not_analysed(rules::malformed_container_finding(member, "zip", &e.to_string()));
                 return "zip".into();
             }
         };
@@ -241,40 +234,36 @@ impl Session<'_> {
     fn zip_member(&mut self, data: &[u8], entry: &zip::Entry, label: &str, depth: usize) {
         if entry.method != 0 && entry.method != 8 {
             if looks_like_pickle_name(&entry.name) {
-                self.findings.push(rules::unscannable_content_finding(
+                self.not_analysed(rules::unscannable_content_finding(
                     Some(label),
                     &format!("member compressed with method {}", entry.method),
                 ));
-                self.incomplete = true;
             }
             return;
         }
         let Some(head) = zip::peek_member(data, entry, PEEK) else {
             if entry.flags & 0x41 != 0 {
-                self.findings.push(rules::unscannable_content_finding(
+                self.not_analysed(rules::unscannable_content_finding(
                     Some(label),
                     "the member is encrypted",
                 ));
-                self.incomplete = true;
                 return;
             }
-            self.findings.push(rules::malformed_container_finding(
+            self.not_analysed(rules::malformed_container_finding(
                 Some(label),
                 "zip member",
                 "its data runs past the end of the file",
             ));
-            self.incomplete = true;
             return;
         };
         let kind = formats::sniff(&head);
         if entry.flags & 0x41 != 0 {
             if matches!(kind, Kind::Unknown) {
                 // Really encrypted: nothing can be analysed.
-                self.findings.push(rules::unscannable_content_finding(
+                self.not_analysed(rules::unscannable_content_finding(
                     Some(label),
                     "the member is encrypted",
                 ));
-                self.incomplete = true;
                 return;
             }
             let (severity, message) = describe_anomaly(&zip::Anomaly::EncryptedFlag {
@@ -308,21 +297,19 @@ impl Session<'_> {
                 self.artifact(&bytes, Some(label), depth + 1);
             }
             Err(zip::ReadMemberError::Decompress(DecompressError::TooLarge { cap })) => {
-                self.findings.push(rules::limit_exceeded_finding(
+                self.not_analysed(rules::limit_exceeded_finding(
                     Some(label),
                     format!(
                         "member decompresses to more than {cap} bytes (a zip bomb, or a member too large to analyse)"
                     ),
                 ));
-                self.incomplete = true;
             }
             Err(e) => {
-                self.findings.push(rules::malformed_container_finding(
+                self.not_analysed(rules::malformed_container_finding(
                     Some(label),
                     "zip member",
                     &e.to_string(),
                 ));
-                self.incomplete = true;
             }
         }
     }
@@ -334,21 +321,19 @@ impl Session<'_> {
                 for m in members {
                     let label = child(member, &m.name);
                     if m.truncated {
-                        self.findings.push(rules::limit_exceeded_finding(
+                        self.not_analysed(rules::limit_exceeded_finding(
                             Some(&label),
                             format!("7z content decompresses to more than {cap} bytes and was cut"),
                         ));
-                        self.incomplete = true;
                     }
                     self.artifact(&m.bytes, Some(&label), depth + 1);
                 }
             }
             Err(why) => {
-                self.findings.push(rules::unscannable_content_finding(
+                self.not_analysed(rules::unscannable_content_finding(
                     member,
                     &format!("the 7z archive could not be opened: {why}"),
                 ));
-                self.incomplete = true;
             }
         }
         "7z".into()
@@ -358,9 +343,7 @@ impl Session<'_> {
         let members = match tar::members(data, self.options.max_members) {
             Ok(m) => m,
             Err(e) => {
-                self.findings
-                    .push(rules::malformed_container_finding(member, "tar", &e.to_string()));
-                self.incomplete = true;
+                self.not_analysed(rules::malformed_container_finding(member, "tar", &e.to_string()));
                 return "tar".into();
             }
         };
@@ -403,23 +386,21 @@ impl Session<'_> {
         if let Some(bytes) = body("storages") {
             let label = child(member, "storages");
             if let Err(why) = self.legacy_storages(bytes, &label) {
-                self.findings.push(rules::malformed_container_finding(
+                self.not_analysed(rules::malformed_container_finding(
                     Some(&label),
                     "legacy storages record",
                     &why,
                 ));
-                self.incomplete = true;
             }
         }
         if let Some(bytes) = body("tensors") {
             let label = child(member, "tensors");
             if let Err(why) = self.legacy_tensors(bytes, &label) {
-                self.findings.push(rules::malformed_container_finding(
+                self.not_analysed(rules::malformed_container_finding(
                     Some(&label),
                     "legacy tensors record",
                     &why,
                 ));
-                self.incomplete = true;
             }
         }
     }
@@ -497,9 +478,7 @@ impl Session<'_> {
             }
             Ok(_) => {}
             Err(e) => {
-                self.findings
-                    .push(rules::malformed_container_finding(member, ".npy", &e.to_string()));
-                self.incomplete = true;
+                self.not_analysed(rules::malformed_container_finding(member, ".npy", &e.to_string()));
             }
         }
         "numpy-npy".into()
