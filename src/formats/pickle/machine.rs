@@ -694,23 +694,12 @@ impl<'a> Machine<'a, '_, '_> {
                     }
                 }
             }
-            Opcode::PERSID => {
-                let Arg::Text(pid) = op.arg else {
-                    unreachable!("PERSID carries text")
+            Opcode::PERSID | Opcode::BINPERSID => {
+                // PERSID carries the id inline; BINPERSID takes it from the stack.
+                let pid = match op.arg {
+                    Arg::Text(pid) => Value::Str(pid),
+                    _ => self.pop()?,
                 };
-                let args = self.tuple(vec![Value::Str(pid)])?;
-                let result = self.call(
-                    offset,
-                    op.opcode,
-                    CallKind::PersistentLoad,
-                    Value::Opaque("persistent_load"),
-                    args,
-                    None,
-                );
-                self.push(result);
-            }
-            Opcode::BINPERSID => {
-                let pid = self.pop()?;
                 let args = self.tuple(vec![pid])?;
                 let result = self.call(
                     offset,
