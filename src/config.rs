@@ -29,6 +29,11 @@ pub struct Config {
     /// Globals that are legitimate in this project.
     #[serde(default)]
     pub allow: Vec<AllowEntry>,
+    /// Reviewed findings that no longer fail the gate.
+    #[serde(default)]
+    pub suppress: Vec<SuppressEntry>,
+    /// Days before an entry's `expires` date from which picklegate warns (default 14).
+    pub expiry_warning_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -108,6 +113,38 @@ pub struct AllowEntry {
     pub ticket: Option<String>,
 }
 
+/// A `[[suppress]]` entry: reviewed findings, named by fingerprint or by rule and path globs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressEntry {
+    /// A `picklegate/v1` fingerprint (all 64 hex digits, or a prefix of at least 16).
+    pub fingerprint: Option<String>,
+    /// A rule id; with `paths`, every finding of the rule in matching files (below high).
+    pub rule: Option<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    pub reason: String,
+    pub owner: Option<String>,
+    /// Last day the entry applies (YYYY-MM-DD).
+    pub expires: Option<String>,
+    pub ticket: Option<String>,
+}
+
+impl SuppressEntry {
+    /// How the entry is named in messages.
+    pub fn label(&self, index: usize) -> String {
+        match (&self.fingerprint, &self.rule) {
+            (Some(fp), _) => format!(
+                "[[suppress]] entry {} (fingerprint {})",
+                index + 1,
+                &fp[..fp.len().min(16)]
+            ),
+            (None, Some(rule)) => format!("[[suppress]] entry {} (rule {rule})", index + 1),
+            (None, None) => format!("[[suppress]] entry {}", index + 1),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct ConfigError {
@@ -149,6 +186,68 @@ impl Config {
                         d.category.title
                     )));
                 }
+            }
+        }
+        for (i, entry) in config.suppress.iter().enumerate() {
+            let at = entry.label(i);
+            match (&entry.fingerprint, &entry.rule) {
+                (Some(fp), None) => {
+                    if fp.len() < 16
+                        || fp.len() > 64
+                        || !fp.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                    {
+                        return Err(error(format!(
+                            "{at}: `fingerprint` must be 16 to 64 lowercase hex digits of a picklegate/v1 fingerprint"
+                        )));
+                    }
+                    if !entry.paths.is_empty() {
+                        return Err(error(format!(
+                            "{at}: a fingerprint already names the file; drop `paths`"
+                        )));
+                    }
+                }
+                (None, Some(rule)) => {
+                    if crate::rules::find(rule).is_none() {
+                        return Err(error(format!(
+                            "{at}: no rule `{rule}` (`picklegate rules list` shows them)"
+                        )));
+                    }
+                    if entry.paths.is_empty() {
+                        return Err(error(format!(
+                            "{at}: a rule suppression needs `paths` (globs of the files it covers)"
+                        )));
+                    }
+                    for glob in &entry.paths {
+                        globset::Glob::new(glob)
+                            .map_err(|e| error(format!("{at}: invalid path glob {glob:?}: {e}")))?;
+                    }
+                }
+                _ => {
+                    return Err(error(format!(
+                        "{at}: give either `fingerprint`, or `rule` with `paths`"
+                    )))
+                }
+            }
+            if entry.reason.trim().is_empty() {
+                return Err(error(format!("{at}: `reason` must say why the finding is accepted")));
+            }
+            if let Some(expires) = &entry.expires {
+                parse_date(expires).ok_or_else(|| {
+                    error(format!(
+                        "{at}: `expires` must be a date like 2027-01-31, not {expires:?}"
+                    ))
+                })?;
+            }
+        }
+        for (i, entry) in config.allow.iter().enumerate() {
+            for glob in &entry.paths {
+                globset::Glob::new(glob).map_err(|e| {
+                    error(format!(
+                        "[[allow]] entry {} (pattern = {:?}): invalid path glob {glob:?}: {e}",
+                        i + 1,
+                        entry.pattern
+                    ))
+                })?;
             }
         }
         Ok(config)
@@ -206,6 +305,21 @@ pub fn parse_date(text: &str) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
+/// `YYYY-MM-DD` of a day count since 1970-01-01.
+pub fn format_date(days: i64) -> String {
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Today, in days since 1970-01-01 (UTC).
 pub fn today() -> i64 {
     let secs = std::time::SystemTime::now()
@@ -218,6 +332,44 @@ pub fn today() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        for text in ["1970-01-01", "2000-02-29", "2026-11-26", "2100-12-31"] {
+            assert_eq!(format_date(parse_date(text).unwrap()), text);
+        }
+    }
+
+    #[test]
+    fn suppress_entries_are_validated() {
+        let path = Path::new("p.toml");
+        let ok = "[[suppress]]\nrule = \"unknown-global\"\npaths = [\"m/**\"]\nreason = \"reviewed\"\n";
+        assert_eq!(Config::parse(ok, path).unwrap().suppress.len(), 1);
+        for (bad, needle) in [
+            ("[[suppress]]\nreason = \"r\"\n", "either `fingerprint`"),
+            (
+                "[[suppress]]\nrule = \"no-such-rule\"\npaths=[\"*\"]\nreason = \"r\"\n",
+                "no rule",
+            ),
+            (
+                "[[suppress]]\nrule = \"unknown-global\"\nreason = \"r\"\n",
+                "needs `paths`",
+            ),
+            ("[[suppress]]\nfingerprint = \"abc\"\nreason = \"r\"\n", "16 to 64"),
+            (
+                "[[suppress]]\nfingerprint = \"0123456789abcdef\"\nreason = \" \"\n",
+                "`reason`",
+            ),
+            (
+                "[[suppress]]\nfingerprint = \"0123456789abcdef\"\nreason = \"r\"\nexpires = \"soon\"\n",
+                "`expires`",
+            ),
+        ] {
+            let err = Config::parse(bad, path).unwrap_err().to_string();
+            assert!(err.contains("[[suppress]] entry 1"), "{err}");
+            assert!(err.contains(needle), "{err}");
+        }
+    }
 
     #[test]
     fn unknown_keys_name_the_key_and_file() {

@@ -25,4 +25,5 @@ pub mod model;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod suppress;
 pub mod walk;

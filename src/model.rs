@@ -74,7 +74,8 @@ impl Verdict {
         }
     }
 
-    /// Malicious wins over broken; broken is never clean.
+    /// Malicious wins over broken; broken is never clean. Suppressed findings count: a verdict
+    /// says what the file is, the gate says whether that was accepted.
     pub fn from_findings(findings: &[Finding], incomplete: bool) -> Verdict {
         let worst = findings.iter().map(|f| f.severity).max();
         match worst {
@@ -119,6 +120,37 @@ pub struct Finding {
     pub explanation: Option<String>,
     /// How many times the same (rule, target) occurred in this member.
     pub occurrences: u32,
+    /// `picklegate/v1` fingerprint of the alert this finding belongs to (one alert per rule,
+    /// file and member); set by the scan, which knows the file's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Why the finding does not count: a `[[suppress]]` entry or a baseline entry accepted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<Suppression>,
+}
+
+/// Who accepted a finding, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    pub kind: SuppressionKind,
+    pub reason: String,
+    /// The file that holds the accepting entry.
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SuppressionKind {
+    /// A `[[suppress]]` entry in picklegate.toml.
+    Suppress,
+    /// An entry of the baseline file.
+    Baseline,
 }
 
 impl Finding {
@@ -135,6 +167,8 @@ impl Finding {
             category: None,
             explanation: None,
             occurrences: 1,
+            fingerprint: None,
+            suppression: None,
         }
     }
 

@@ -5,6 +5,7 @@ use crate::analyze::{analyze_named, AllowPattern, AnalyzeOptions};
 use crate::config::LfsPolicy;
 use crate::formats::{self, lfs, Kind};
 use crate::model::{Finding, Severity, Verdict};
+use crate::suppress::{self, Notice, NoticeLevel, Policy};
 use crate::walk::{Candidate, Source};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -21,8 +22,11 @@ pub struct ScanOptions {
     pub lfs: LfsPolicy,
     /// Files larger than this are reported as not scanned (0: no cap).
     pub max_file_size: u64,
-    /// The project allowlist, each entry limited to files matching its path globs.
-    pub allow: Vec<ProjectAllow>,
+    /// What the team accepted: `[[allow]]`, `[[suppress]]` and the baseline.
+    pub policy: Policy,
+    /// The repository root (or the folder scanned from): report and fingerprint paths are
+    /// relative to it, whatever folder picklegate runs in.
+    pub root: Option<PathBuf>,
 }
 
 /// An `[[allow]]` entry as the scan applies it.
@@ -31,6 +35,8 @@ pub struct ProjectAllow {
     pub pattern: AllowPattern,
     /// Files the entry applies to (every file when `None`).
     pub paths: Option<globset::GlobSet>,
+    /// How the entry is named in messages.
+    pub label: String,
 }
 
 /// Which files get a whole-file SHA-256. Hashing reads every byte, which a scan otherwise never
@@ -38,6 +44,8 @@ pub struct ProjectAllow {
 /// baselines pin to their exact content) are hashed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashPolicy {
+    WithHighFindings,
+    /// Files with any finding (what a baseline records).
     WithFindings,
     All,
 }
@@ -48,10 +56,11 @@ impl Default for ScanOptions {
             analyze: AnalyzeOptions::default(),
             fail_on: Some(Severity::High),
             jobs: 0,
-            hash: HashPolicy::WithFindings,
+            hash: HashPolicy::WithHighFindings,
             lfs: LfsPolicy::Fail,
             max_file_size: 0,
-            allow: Vec::new(),
+            policy: Policy::default(),
+            root: None,
         }
     }
 }
@@ -59,7 +68,12 @@ impl Default for ScanOptions {
 /// One scanned file.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileReport {
+    /// The path as given or found (relative to the working folder).
     pub path: String,
+    /// The path from the repository root, `/`-separated: what SARIF, fingerprints and
+    /// baselines use.
+    pub repo_path: String,
+    /// SHA-256 of the content (for a Git LFS pointer: the oid of the content it stands for).
     pub sha256: Option<String>,
     pub size: u64,
     pub format: String,
@@ -69,13 +83,47 @@ pub struct FileReport {
     pub findings: Vec<Finding>,
     /// Frameworks whose legitimate globals the file uses (ids from the knowledge base).
     pub frameworks: Vec<String>,
+    /// Project `[[allow]]` patterns that covered a global in this file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed: Vec<String>,
     /// Why the file could not be read, when it could not.
     pub error: Option<String>,
 }
 
 impl FileReport {
+    /// The most severe finding that was not accepted.
     pub fn worst(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.severity).max()
+        self.active().map(|f| f.severity).max()
+    }
+
+    /// Findings no suppression or baseline entry accepted.
+    pub fn active(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.suppression.is_none())
+    }
+
+    /// Whether the file holds the gate: an active finding at or above `fail_on`, a read error,
+    /// or an incomplete analysis that no accepted finding accounts for.
+    pub fn fails_gate(&self, fail_on: Option<Severity>) -> bool {
+        let over = fail_on.is_some_and(|level| self.worst().is_some_and(|w| w >= level));
+        let accepted_incomplete = !self.findings.is_empty() && self.active().next().is_none();
+        over || self.error.is_some() || (self.incomplete && !accepted_incomplete)
+    }
+
+    #[cfg(test)]
+    pub fn for_test(path: &str, findings: Vec<Finding>) -> FileReport {
+        FileReport {
+            path: path.to_string(),
+            repo_path: path.to_string(),
+            sha256: None,
+            size: 0,
+            format: "pickle".into(),
+            verdict: Verdict::from_findings(&findings, false),
+            incomplete: false,
+            findings,
+            frameworks: Vec::new(),
+            allowed: Vec::new(),
+            error: None,
+        }
     }
 }
 
@@ -86,7 +134,10 @@ pub struct Summary {
     pub suspicious: usize,
     pub malicious: usize,
     pub error: usize,
+    /// Findings no suppression or baseline entry accepted, by severity.
     pub findings: SeverityCounts,
+    /// Findings accepted by `[[suppress]]` entries or the baseline.
+    pub suppressed: usize,
     pub fail_on: String,
     /// Whether the gate fails: a finding at or above `fail_on`, or a file not fully analysed.
     pub failed: bool,
@@ -105,6 +156,8 @@ pub struct SeverityCounts {
 pub struct ScanOutcome {
     pub files: Vec<FileReport>,
     pub summary: Summary,
+    /// About the accepted entries: expired, expiring, unused.
+    pub notices: Vec<Notice>,
 }
 
 /// Scans the candidates in parallel; results come back sorted by path. `progress` is called
@@ -125,11 +178,19 @@ pub fn scan(candidates: &[Candidate], options: &ScanOptions, progress: &(dyn Fn(
         Err(_) => work(),
     };
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    let summary = summarize(&files, options.fail_on);
-    ScanOutcome { files, summary }
+    for file in &mut files {
+        suppress::fingerprint::assign(file);
+    }
+    let notices = suppress::apply(&mut files, &options.policy);
+    let summary = summarize(&files, options.fail_on, &notices);
+    ScanOutcome {
+        files,
+        summary,
+        notices,
+    }
 }
 
-pub fn summarize(files: &[FileReport], fail_on: Option<Severity>) -> Summary {
+pub fn summarize(files: &[FileReport], fail_on: Option<Severity>, notices: &[Notice]) -> Summary {
     let mut summary = Summary {
         files: files.len(),
         clean: 0,
@@ -137,8 +198,9 @@ pub fn summarize(files: &[FileReport], fail_on: Option<Severity>) -> Summary {
         malicious: 0,
         error: 0,
         findings: SeverityCounts::default(),
+        suppressed: 0,
         fail_on: fail_on.map(|s| s.as_str().to_string()).unwrap_or_else(|| "none".into()),
-        failed: false,
+        failed: notices.iter().any(|n| n.level == NoticeLevel::Error),
     };
     for file in files {
         match file.verdict {
@@ -147,7 +209,8 @@ pub fn summarize(files: &[FileReport], fail_on: Option<Severity>) -> Summary {
             Verdict::Malicious => summary.malicious += 1,
             Verdict::Error => summary.error += 1,
         }
-        for finding in &file.findings {
+        summary.suppressed += file.findings.len() - file.active().count();
+        for finding in file.active() {
             let slot = match finding.severity {
                 Severity::Critical => &mut summary.findings.critical,
                 Severity::High => &mut summary.findings.high,
@@ -157,8 +220,7 @@ pub fn summarize(files: &[FileReport], fail_on: Option<Severity>) -> Summary {
             };
             *slot += 1;
         }
-        let over = fail_on.is_some_and(|level| file.worst().is_some_and(|w| w >= level));
-        if over || file.incomplete || file.error.is_some() {
+        if file.fails_gate(fail_on) {
             summary.failed = true;
         }
     }
@@ -172,14 +234,14 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
     if let (Source::File(path), cap @ 1..) = (&candidate.source, options.max_file_size) {
         if let Ok(meta) = std::fs::metadata(path) {
             if meta.len() > cap {
-                return Some(too_large(candidate, meta.len(), cap));
+                return Some(too_large(candidate, options.root.as_deref(), meta.len(), cap));
             }
         }
     }
     let bytes = match &candidate.source {
         Source::File(path) => match read(path) {
             Ok(bytes) => bytes,
-            Err(e) => return Some(unreadable(candidate, e.to_string())),
+            Err(e) => return Some(unreadable(candidate, options.root.as_deref(), e.to_string())),
         },
         Source::Bytes(bytes) => Bytes::Shared(bytes.clone()),
     };
@@ -191,6 +253,8 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
     }
     let mut analyze = options.analyze.clone();
     analyze.allow = options
+        .policy
+        .rules
         .allow
         .iter()
         .filter(|a| a.paths.as_ref().is_none_or(|globs| globs.is_match(&candidate.display)))
@@ -198,13 +262,17 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
         .collect();
     let name = Path::new(&candidate.display).file_name().and_then(|n| n.to_str());
     let mut analysis = analyze_named(&bytes, name, &analyze);
+    let mut lfs_oid = None;
     if analysis.format == "lfs-pointer" {
         if options.lfs == LfsPolicy::Skip {
             return None;
         }
         // The real content may be in the local LFS store: scan that instead.
-        if let (Source::File(path), Ok(pointer)) = (&candidate.source, lfs::parse(&bytes)) {
-            if let Some(object) = lfs_object(path, &pointer.oid_sha256) {
+        if let Ok(pointer) = lfs::parse(&bytes) {
+            lfs_oid = Some(pointer.oid_sha256.clone());
+        }
+        if let (Source::File(path), Some(oid)) = (&candidate.source, &lfs_oid) {
+            if let Some(object) = lfs_object(path, oid) {
                 if let Ok(content) = read(&object) {
                     analysis = analyze_named(&content, name, &analyze);
                     analysis.format = format!("lfs-object/{}", analysis.format);
@@ -216,21 +284,46 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
         }
     }
     let verdict = analysis.verdict();
-    let hash = options.hash == HashPolicy::All || analysis.findings.iter().any(|f| f.severity >= Severity::High);
+    let hash = match options.hash {
+        HashPolicy::All => true,
+        HashPolicy::WithFindings => !analysis.findings.is_empty(),
+        HashPolicy::WithHighFindings => analysis.findings.iter().any(|f| f.severity >= Severity::High),
+    };
     Some(FileReport {
         path: candidate.display.clone(),
-        sha256: hash.then(|| hex(&Sha256::digest(&bytes[..]))),
+        repo_path: repo_path(candidate, options.root.as_deref()),
+        sha256: lfs_oid.or_else(|| hash.then(|| hex(&Sha256::digest(&bytes[..])))),
         size: bytes.len() as u64,
         format: analysis.format,
         verdict,
         incomplete: analysis.incomplete,
         findings: analysis.findings,
         frameworks: analysis.frameworks,
+        allowed: analysis.allowed,
         error: None,
     })
 }
 
-fn too_large(candidate: &Candidate, size: u64, cap: u64) -> FileReport {
+/// The candidate's path from `root`, `/`-separated. Staged blobs already carry it; files
+/// outside the root keep the path they were given.
+fn repo_path(candidate: &Candidate, root: Option<&Path>) -> String {
+    let (Source::File(path), Some(root)) = (&candidate.source, root) else {
+        return candidate.display.replace('\\', "/");
+    };
+    let relative = std::fs::canonicalize(path)
+        .ok()
+        .and_then(|p| p.strip_prefix(root).ok().map(Path::to_path_buf));
+    match relative {
+        Some(r) => r
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        None => candidate.display.replace('\\', "/"),
+    }
+}
+
+fn too_large(candidate: &Candidate, root: Option<&Path>, size: u64, cap: u64) -> FileReport {
     let finding = crate::rules::limit_exceeded_finding(
         None,
         format!(
@@ -239,6 +332,7 @@ fn too_large(candidate: &Candidate, size: u64, cap: u64) -> FileReport {
     );
     FileReport {
         path: candidate.display.clone(),
+        repo_path: repo_path(candidate, root),
         sha256: None,
         size,
         format: "not-scanned".into(),
@@ -246,13 +340,15 @@ fn too_large(candidate: &Candidate, size: u64, cap: u64) -> FileReport {
         incomplete: true,
         findings: vec![finding],
         frameworks: Vec::new(),
+        allowed: Vec::new(),
         error: None,
     }
 }
 
-fn unreadable(candidate: &Candidate, error: String) -> FileReport {
+fn unreadable(candidate: &Candidate, root: Option<&Path>, error: String) -> FileReport {
     FileReport {
         path: candidate.display.clone(),
+        repo_path: repo_path(candidate, root),
         sha256: None,
         size: 0,
         format: "unreadable".into(),
@@ -260,6 +356,7 @@ fn unreadable(candidate: &Candidate, error: String) -> FileReport {
         incomplete: true,
         findings: Vec::new(),
         frameworks: Vec::new(),
+        allowed: Vec::new(),
         error: Some(error),
     }
 }

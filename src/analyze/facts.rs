@@ -37,6 +37,8 @@ pub struct Facts<'a, 'k> {
     pub invoked_paths: HashSet<String>,
     /// Allowlisted globals seen, per framework id (for context in explanations).
     pub frameworks_seen: BTreeMap<String, u32>,
+    /// Project `[[allow]]` patterns that covered a global here (so unused ones can be reported).
+    pub allow_hits: std::collections::BTreeSet<String>,
     /// What `load()` returns, when the stream reached STOP.
     pub result: Option<Value<'a>>,
     /// Calls of callables the analysis could not resolve (results of other calls).
@@ -57,6 +59,7 @@ impl<'a, 'k> Facts<'a, 'k> {
             global_builds: Vec::new(),
             invoked_paths: HashSet::new(),
             frameworks_seen: BTreeMap::new(),
+            allow_hits: Default::default(),
             result: None,
             unresolved_calls: Vec::new(),
             overflowed: false,
@@ -67,9 +70,12 @@ impl<'a, 'k> Facts<'a, 'k> {
     /// The knowledge base's class, with the project allowlist applied to unknown globals.
     fn classify(&mut self, module: &str, name: &str) -> Option<Class<'k>> {
         let class = self.kb.classify(module, name);
-        if matches!(class, Class::Unknown) && self.allow.iter().any(|p| p.matches(module, name)) {
-            *self.frameworks_seen.entry("project".to_string()).or_default() += 1;
-            return None;
+        if matches!(class, Class::Unknown) {
+            if let Some(pattern) = self.allow.iter().find(|p| p.matches(module, name)) {
+                *self.frameworks_seen.entry("project".to_string()).or_default() += 1;
+                self.allow_hits.insert(pattern.to_string());
+                return None;
+            }
         }
         Some(class)
     }

@@ -68,6 +68,12 @@ impl AllowPattern {
     }
 }
 
+impl std::fmt::Display for AllowPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.module, self.name.as_deref().unwrap_or("*"))
+    }
+}
+
 impl Default for AnalyzeOptions {
     fn default() -> Self {
         AnalyzeOptions {
@@ -96,6 +102,8 @@ pub struct Analysis {
     pub opcodes: u64,
     /// Frameworks whose allowlisted globals the file uses, by id (sorted).
     pub frameworks: Vec<String>,
+    /// Project `[[allow]]` patterns that covered a global in this file (sorted).
+    pub allowed: Vec<String>,
 }
 
 impl Analysis {
@@ -129,6 +137,7 @@ pub fn analyze_named(bytes: &[u8], file_name: Option<&str>, options: &AnalyzeOpt
         streams: session.streams,
         opcodes: session.opcodes,
         frameworks,
+        allowed: session.allowed.into_iter().collect(),
     })
 }
 
@@ -168,6 +177,8 @@ pub(crate) struct Session<'o> {
     pub opcodes: u64,
     /// Allowlisted globals seen, per framework id.
     pub frameworks: std::collections::BTreeMap<String, u32>,
+    /// Project `[[allow]]` patterns that covered a global.
+    pub allowed: std::collections::BTreeSet<String>,
     /// Embedded pickles that may still be analysed in this file (shared by nested sessions).
     pub nested_budget: std::rc::Rc<std::cell::Cell<usize>>,
 }
@@ -187,6 +198,7 @@ impl<'o> Session<'o> {
             streams: 0,
             opcodes: 0,
             frameworks: Default::default(),
+            allowed: Default::default(),
             nested_budget: std::rc::Rc::new(std::cell::Cell::new(MAX_NESTED_ANALYSES)),
         }
     }
@@ -326,6 +338,7 @@ impl Session<'_> {
         for (framework, count) in &facts.frameworks_seen {
             *self.frameworks.entry(framework.clone()).or_default() += count;
         }
+        self.allowed.extend(facts.allow_hits.iter().cloned());
         self.findings.append(&mut nested_findings);
         step
     }

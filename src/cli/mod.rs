@@ -5,11 +5,12 @@ pub mod args;
 use anyhow::{bail, Context, Result};
 use args::{Cli, Command, Format, Hash, RulesCommand, ScanArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use picklegate::analyze::{AllowPattern, AnalyzeOptions};
+use picklegate::analyze::AnalyzeOptions;
 use picklegate::config::{self, Config};
 use picklegate::model::Severity;
 use picklegate::report;
-use picklegate::scan::{self, ProjectAllow, ScanOptions};
+use picklegate::scan::{self, ScanOptions};
+use picklegate::suppress;
 use picklegate::walk::{self, git, Candidate, WalkOptions};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -53,7 +54,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let config = load_config(&args)?;
+    let (config, config_path) = load_config(&args)?;
+    let root = scan_root(&args.paths);
+    let rules = suppress::config_rules::build(&config, &config_path, config::today())?;
+    let policy = suppress::Policy {
+        rules,
+        baseline: None,
+        strict: false,
+        report_unused: args.diff_base.is_none() && !args.staged,
+    };
     let fail_on = args
         .fail_on
         .or(config.fail_on)
@@ -68,12 +77,13 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         fail_on,
         jobs: args.jobs.or(config.jobs).unwrap_or(0),
         hash: match args.hash {
-            Hash::Findings => scan::HashPolicy::WithFindings,
+            Hash::Findings => scan::HashPolicy::WithHighFindings,
             Hash::All => scan::HashPolicy::All,
         },
         lfs,
         max_file_size: args.max_file_size.or(config.max_file_size).unwrap_or(0),
-        allow: project_allowlist(&config)?,
+        policy,
+        root: Some(root),
     };
     let walk_options = WalkOptions {
         include: config.include.iter().chain(&args.include).cloned().collect(),
@@ -128,54 +138,31 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     })
 }
 
-fn load_config(args: &ScanArgs) -> Result<Config> {
+/// The configuration and the path it was read from (as shown in messages).
+fn load_config(args: &ScanArgs) -> Result<(Config, String)> {
     if args.no_config {
-        return Ok(Config::default());
+        return Ok((Config::default(), String::new()));
     }
     let path = match &args.config {
         Some(path) => Some(path.clone()),
         None => config::discover(args.paths.first().map(PathBuf::as_path).unwrap_or(Path::new("."))),
     };
     match path {
-        Some(path) => Ok(Config::load(&path)?),
-        None => Ok(Config::default()),
+        Some(path) => Ok((Config::load(&path)?, walk::display(&path))),
+        None => Ok((Config::default(), String::new())),
     }
 }
 
-fn project_allowlist(config: &Config) -> Result<Vec<ProjectAllow>> {
-    let today = config::today();
-    let mut out = Vec::new();
-    for entry in &config.allow {
-        if let Some(expires) = entry.expires.as_deref().and_then(config::parse_date) {
-            if expires < today {
-                #[allow(clippy::print_stderr)]
-                {
-                    eprintln!(
-                        "picklegate: warning: [[allow]] {} expired on {}; it no longer applies",
-                        entry.pattern,
-                        entry.expires.as_deref().unwrap_or_default()
-                    );
-                }
-                continue;
-            }
-        }
-        let pattern = AllowPattern::parse(&entry.pattern)
-            .with_context(|| format!("invalid [[allow]] pattern {}", entry.pattern))?;
-        let paths = if entry.paths.is_empty() {
-            None
-        } else {
-            let mut builder = globset::GlobSetBuilder::new();
-            for glob in &entry.paths {
-                builder.add(
-                    globset::Glob::new(glob)
-                        .with_context(|| format!("invalid path glob {glob} in [[allow]] {}", entry.pattern))?,
-                );
-            }
-            Some(builder.build()?)
-        };
-        out.push(ProjectAllow { pattern, paths });
-    }
-    Ok(out)
+/// The folder report paths are relative to: the repository holding the first scanned path,
+/// else the working folder.
+fn scan_root(paths: &[PathBuf]) -> PathBuf {
+    let start = paths.first().map(PathBuf::as_path).unwrap_or(Path::new("."));
+    git::open(start)
+        .ok()
+        .and_then(|repo| repo.workdir().map(Path::to_path_buf))
+        .or_else(|| std::env::current_dir().ok())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .unwrap_or_default()
 }
 
 fn candidates(args: &ScanArgs, walk_options: &WalkOptions) -> Result<Vec<Candidate>> {
