@@ -8,7 +8,7 @@ use crate::model::{Finding, Severity, Verdict};
 use crate::suppress::{self, Notice, NoticeLevel, Policy};
 use crate::walk::{Candidate, Source};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -66,7 +66,7 @@ impl Default for ScanOptions {
 }
 
 /// One scanned file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileReport {
     /// The path as given or found (relative to the working folder).
     pub path: String,
@@ -84,7 +84,7 @@ pub struct FileReport {
     /// Frameworks whose legitimate globals the file uses (ids from the knowledge base).
     pub frameworks: Vec<String>,
     /// Project `[[allow]]` patterns that covered a global in this file.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed: Vec<String>,
     /// Why the file could not be read, when it could not.
     pub error: Option<String>,

@@ -19,6 +19,14 @@ pub struct Cli {
 pub enum Command {
     /// Scan files and folders.
     Scan(Box<ScanArgs>),
+    /// Accept the current findings so that scans fail only on new ones.
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
+    /// Decide the gate from a JSON report written earlier (a CI step after the one that
+    /// published the reports).
+    Gate(GateArgs),
     /// Print an annotated disassembly of a pickle file.
     Disasm { file: PathBuf },
     /// List the rules or explain one.
@@ -36,10 +44,53 @@ pub enum RulesCommand {
     Explain { id: String },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Write a baseline of every finding in the scanned files.
+    Create(BaselineArgs),
+    /// Add the findings that are not in the baseline yet (existing entries are kept).
+    Update(BaselineArgs),
+    /// Drop the entries that no longer match: their finding is gone, their file changed or
+    /// was removed.
+    Prune(BaselineArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The baseline file [default: .picklegate-baseline.json at the repository root].
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// `create`: replace an existing baseline.
+    #[arg(long)]
+    pub force: bool,
+    /// Reason recorded on new entries.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GateArgs {
+    /// A JSON report (`scan --json FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+    /// Lowest severity that fails the gate [default: the report's].
+    #[arg(long, value_name = "LEVEL")]
+    pub fail_on: Option<FailOn>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
+    Sarif,
+    Junit,
+    /// Workflow-command annotations; with $GITHUB_STEP_SUMMARY and $GITHUB_OUTPUT set, also
+    /// the Markdown summary and the step outputs.
+    Github,
+    GitlabSast,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -48,28 +99,13 @@ pub enum Hash {
     All,
 }
 
+/// Which files to scan and how to read them (shared by `scan` and `baseline`).
 #[derive(Debug, clap::Args)]
-pub struct ScanArgs {
+pub struct SelectArgs {
     /// Files and folders to scan (folders: model files, recursively, honouring .gitignore and
     /// .picklegateignore; files named here are always scanned).
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
-    /// Output format on stdout (or in --output).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// Write the report to this file instead of stdout.
-    #[arg(long, short)]
-    pub output: Option<PathBuf>,
-    /// Write a JSON report to this file as well.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-    /// Lowest severity that fails the gate (exit 1): critical, high, medium, low, none
-    /// [default: high, or the config's fail_on].
-    #[arg(long, value_name = "LEVEL")]
-    pub fail_on: Option<FailOn>,
-    /// Always exit 0 unless picklegate itself fails (for jobs that must publish reports).
-    #[arg(long)]
-    pub exit_zero: bool,
     /// Also scan files matching this glob when walking folders (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
@@ -105,13 +141,62 @@ pub struct ScanArgs {
     /// Worker threads (default: one per core, or the config's jobs).
     #[arg(long, short)]
     pub jobs: Option<usize>,
+    /// No progress bar and no summary line on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Output format on stdout (or in --output).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the --format report to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Also write a JSON report (v1) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write a SARIF 2.1.0 report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Also write a JUnit XML report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a GitLab SAST report (gl-sast-report.json, schema 15.2.1) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub gitlab_sast: Option<PathBuf>,
+    /// Also write the Markdown summary to this file.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// SARIF category (`automationDetails.id` is `<category>/`); one per scan root in a matrix.
+    #[arg(long, value_name = "NAME", default_value = "picklegate")]
+    pub sarif_category: String,
+    /// Put suppressed and baselined alerts in the SARIF too, marked with `suppressions`.
+    #[arg(long)]
+    pub sarif_include_suppressed: bool,
+    /// Absolute URI of the repository root recorded in the SARIF (default: not recorded).
+    #[arg(long, value_name = "URI")]
+    pub sarif_src_root: Option<String>,
+    /// Lowest severity that fails the gate (exit 1): critical, high, medium, low, none
+    /// [default: high, or the config's fail_on].
+    #[arg(long, value_name = "LEVEL")]
+    pub fail_on: Option<FailOn>,
+    /// Always exit 0 unless picklegate itself fails (for jobs that must publish reports).
+    #[arg(long)]
+    pub exit_zero: bool,
+    /// Fail only on findings not in this baseline file (`picklegate baseline create`).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Suppression, allowlist and baseline entries that matched nothing fail the gate.
+    #[arg(long)]
+    pub strict_suppressions: bool,
     /// Which files get a SHA-256 in reports: those with high or critical findings, or all (reads every byte).
     #[arg(long, value_enum, default_value_t = Hash::Findings)]
     pub hash: Hash,
     /// Colour in text output: auto, always, never.
     #[arg(long, default_value = "auto")]
     pub color: String,
-    /// No progress bar and no summary line on stderr.
-    #[arg(long, short)]
-    pub quiet: bool,
 }

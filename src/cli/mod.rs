@@ -3,14 +3,15 @@
 pub mod args;
 
 use anyhow::{bail, Context, Result};
-use args::{Cli, Command, Format, Hash, RulesCommand, ScanArgs};
+use args::{BaselineCommand, Cli, Command, Format, GateArgs, Hash, RulesCommand, ScanArgs, SelectArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use picklegate::analyze::AnalyzeOptions;
 use picklegate::config::{self, Config};
 use picklegate::model::Severity;
-use picklegate::report;
+use picklegate::report::{self, gitlab::GitlabOptions, sarif::SarifOptions};
 use picklegate::scan::{self, ScanOptions};
 use picklegate::suppress;
+use picklegate::suppress::baseline::{self, Baseline};
 use picklegate::walk::{self, git, Candidate, WalkOptions};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,8 @@ use std::process::ExitCode;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan_command(*args),
+        Command::Baseline { command } => baseline_command(command),
+        Command::Gate(args) => gate_command(args),
         Command::Disasm { file } => {
             let bytes = scan::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let text = picklegate::disasm::disassemble(&bytes, &Default::default());
@@ -54,82 +57,121 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let (config, config_path) = load_config(&args)?;
-    let root = scan_root(&args.paths);
-    let rules = suppress::config_rules::build(&config, &config_path, config::today())?;
-    let policy = suppress::Policy {
-        rules,
-        baseline: None,
-        strict: false,
-        report_unused: args.diff_base.is_none() && !args.staged,
-    };
-    let fail_on = args
-        .fail_on
-        .or(config.fail_on)
-        .map_or(Some(Severity::High), |f| f.severity());
-    let lfs = args.lfs.or(config.lfs).unwrap_or_default();
-    let mut analyze = AnalyzeOptions::default();
-    if let Some(limits) = &config.limits {
-        analyze.limits = limits.clone();
+    let started_at = unix_now();
+    let mut setup = prepare(&args.select)?;
+    if let Some(level) = args.fail_on {
+        setup.options.fail_on = level.severity();
     }
-    let options = ScanOptions {
-        analyze,
-        fail_on,
-        jobs: args.jobs.or(config.jobs).unwrap_or(0),
-        hash: match args.hash {
-            Hash::Findings => scan::HashPolicy::WithHighFindings,
-            Hash::All => scan::HashPolicy::All,
-        },
-        lfs,
-        max_file_size: args.max_file_size.or(config.max_file_size).unwrap_or(0),
-        policy,
-        root: Some(root),
+    setup.options.hash = match args.hash {
+        Hash::Findings => scan::HashPolicy::WithHighFindings,
+        Hash::All => scan::HashPolicy::All,
     };
-    let walk_options = WalkOptions {
-        include: config.include.iter().chain(&args.include).cloned().collect(),
-        exclude: config.exclude.iter().chain(&args.exclude).cloned().collect(),
-        all_files: args.all_files || config.all_files.unwrap_or(false),
-        force_exclude: args.force_exclude,
-    };
-    let candidates = candidates(&args, &walk_options)?;
-
-    let progress = progress_bar(&args, candidates.len());
-    let outcome = scan::scan(&candidates, &options, &|| progress.inc(1));
-    progress.finish_and_clear();
-
-    if let Some(path) = &args.json {
-        std::fs::write(path, report::json::render(&outcome))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+    setup.options.policy.strict = args.strict_suppressions;
+    if let Some(path) = &args.baseline {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read baseline {}", path.display()))?;
+        let shown = walk::display(path);
+        let baseline = Baseline::parse(&text, &shown)?;
+        setup.options.policy.baseline = Some((baseline, shown));
     }
+    let outcome = run_scan(&setup, &args.select);
+    let finished_at = unix_now().max(started_at);
+
     let color = match args.color.as_str() {
         "always" => true,
         "never" => false,
         "auto" => args.output.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         other => bail!("--color takes auto, always or never, not `{other}`"),
     };
-    let rendered = match args.format {
-        Format::Json => report::json::render(&outcome),
-        Format::Text => report::text::render(&outcome, &report::text::Style { color }),
+    let render = |format: Format| -> String {
+        match format {
+            Format::Json => report::json::render(&outcome),
+            Format::Text => report::text::render(&outcome, &report::text::Style { color }),
+            Format::Sarif => report::sarif::render(
+                &outcome,
+                &SarifOptions {
+                    category: args.sarif_category.clone(),
+                    include_suppressed: args.sarif_include_suppressed,
+                    src_root: args.sarif_src_root.clone(),
+                },
+            ),
+            Format::Junit => report::junit::render(&outcome),
+            Format::Github => report::github::annotations(&outcome),
+            Format::GitlabSast => report::gitlab::render(
+                &outcome,
+                &GitlabOptions {
+                    start: started_at,
+                    end: finished_at,
+                },
+            ),
+            Format::Markdown => report::github::summary_markdown(&outcome),
+        }
     };
+    // Every report is written, even when the gate fails or another report cannot be.
+    let mut failures: Vec<String> = Vec::new();
+    let files = [
+        (&args.json, Format::Json),
+        (&args.sarif, Format::Sarif),
+        (&args.junit, Format::Junit),
+        (&args.gitlab_sast, Format::GitlabSast),
+        (&args.markdown, Format::Markdown),
+    ];
+    for (path, format) in files {
+        if let Some(path) = path {
+            if let Err(e) = std::fs::write(path, render(format)) {
+                failures.push(format!("cannot write {}: {e}", path.display()));
+            }
+        }
+    }
+    if args.format == Format::Github {
+        for (variable, text) in [
+            ("GITHUB_STEP_SUMMARY", report::github::summary_markdown(&outcome)),
+            ("GITHUB_OUTPUT", report::github::outputs(&outcome)),
+        ] {
+            if let Some(path) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
+                if let Err(e) = append(Path::new(&path), &text) {
+                    failures.push(format!(
+                        "cannot write ${variable} ({}): {e}",
+                        Path::new(&path).display()
+                    ));
+                }
+            }
+        }
+    }
+    let rendered = render(args.format);
     match &args.output {
-        Some(path) => std::fs::write(path, rendered).with_context(|| format!("cannot write {}", path.display()))?,
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, rendered) {
+                failures.push(format!("cannot write {}: {e}", path.display()));
+            }
+        }
         None => write_stdout(&rendered)?,
     }
-    if !args.quiet {
+    if !args.select.quiet {
         let s = &outcome.summary;
         #[allow(clippy::print_stderr)]
         {
+            for notice in &outcome.notices {
+                eprintln!("picklegate: {}: {}", notice_level(notice), notice.message);
+            }
             eprintln!(
-                "picklegate: {} files in {:.2}s: {} malicious, {} suspicious, {} not fully analysed, {} clean; gate {}",
+                "picklegate: {} files in {:.2}s: {} malicious, {} suspicious, {} not fully analysed, {} clean{}; gate {}",
                 s.files,
                 started.elapsed().as_secs_f64(),
                 s.malicious,
                 s.suspicious,
                 s.error,
                 s.clean,
+                if s.suppressed > 0 {
+                    format!("; {} findings accepted", s.suppressed)
+                } else {
+                    String::new()
+                },
                 if s.failed { "failed" } else { "passed" }
             );
         }
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
     }
     Ok(if outcome.summary.failed && !args.exit_zero {
         ExitCode::from(1)
@@ -138,8 +180,192 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     })
 }
 
+/// What a scan needs: the files and the options, from the command line and the config.
+struct Setup {
+    candidates: Vec<Candidate>,
+    options: ScanOptions,
+    root: PathBuf,
+}
+
+fn prepare(select: &SelectArgs) -> Result<Setup> {
+    let (config, config_path) = load_config(select)?;
+    let root = scan_root(&select.paths);
+    let rules = suppress::config_rules::build(&config, &config_path, config::today())?;
+    let mut analyze = AnalyzeOptions::default();
+    if let Some(limits) = &config.limits {
+        analyze.limits = limits.clone();
+    }
+    let options = ScanOptions {
+        analyze,
+        fail_on: config.fail_on.map_or(Some(Severity::High), |f| f.severity()),
+        jobs: select.jobs.or(config.jobs).unwrap_or(0),
+        hash: scan::HashPolicy::WithHighFindings,
+        lfs: select.lfs.or(config.lfs).unwrap_or_default(),
+        max_file_size: select.max_file_size.or(config.max_file_size).unwrap_or(0),
+        policy: suppress::Policy {
+            rules,
+            baseline: None,
+            strict: false,
+            report_unused: select.diff_base.is_none() && !select.staged,
+        },
+        root: Some(root.clone()),
+    };
+    let walk_options = WalkOptions {
+        include: config.include.iter().chain(&select.include).cloned().collect(),
+        exclude: config.exclude.iter().chain(&select.exclude).cloned().collect(),
+        all_files: select.all_files || config.all_files.unwrap_or(false),
+        force_exclude: select.force_exclude,
+    };
+    let candidates = candidates(select, &walk_options)?;
+    Ok(Setup {
+        candidates,
+        options,
+        root,
+    })
+}
+
+fn run_scan(setup: &Setup, select: &SelectArgs) -> scan::ScanOutcome {
+    let progress = progress_bar(select.quiet, setup.candidates.len());
+    let outcome = scan::scan(&setup.candidates, &setup.options, &|| progress.inc(1));
+    progress.finish_and_clear();
+    outcome
+}
+
+fn baseline_command(command: BaselineCommand) -> Result<ExitCode> {
+    let (args, mode) = match command {
+        BaselineCommand::Create(a) => (a, "create"),
+        BaselineCommand::Update(a) => (a, "update"),
+        BaselineCommand::Prune(a) => (a, "prune"),
+    };
+    let mut setup = prepare(&args.select)?;
+    // Entries pin the content of every file they cover.
+    setup.options.hash = scan::HashPolicy::WithFindings;
+    setup.options.policy.report_unused = false;
+    let path = args
+        .file
+        .clone()
+        .unwrap_or_else(|| setup.root.join(baseline::FILE_NAME));
+    let shown = walk::display(&path);
+    let previous = if mode == "create" {
+        if path.exists() && !args.force {
+            bail!("{shown} exists; `picklegate baseline update` adds new findings to it, --force replaces it");
+        }
+        None
+    } else {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read baseline {shown}"))?;
+        Some(Baseline::parse(&text, &shown)?)
+    };
+    let outcome = run_scan(&setup, &args.select);
+    let today = config::format_date(config::today());
+    let (baseline, message) = match (mode, previous) {
+        ("prune", Some(previous)) => {
+            let root = setup.root.clone();
+            let (kept, removed) = previous.prune(&outcome.files, |p| root.join(p).is_file());
+            (kept, format!("removed {removed} stale entries"))
+        }
+        (_, previous) => {
+            let mut entries = baseline::entries_for(&outcome.files, previous.as_ref(), &today);
+            if let Some(reason) = &args.reason {
+                for entry in entries.iter_mut().filter(|e| e.reason.is_none()) {
+                    entry.reason = Some(reason.clone());
+                }
+            }
+            let before = previous.as_ref().map_or(0, |b| b.entries.len());
+            if let Some(previous) = previous {
+                entries.extend(previous.entries);
+            }
+            let baseline = Baseline::new(entries);
+            let added = baseline.entries.len() - before;
+            (baseline, format!("{added} new entries"))
+        }
+    };
+    std::fs::write(&path, baseline.render()).with_context(|| format!("cannot write {shown}"))?;
+    let incomplete = outcome
+        .files
+        .iter()
+        .filter(|f| f.incomplete || f.error.is_some())
+        .count();
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "picklegate: {shown}: {} entries ({message}) from {} files",
+            baseline.entries.len(),
+            outcome.summary.files
+        );
+        if incomplete > 0 && mode != "prune" {
+            eprintln!(
+                "picklegate: warning: {incomplete} files were not fully analysed; their findings are accepted, what could not be read is not"
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn gate_command(args: GateArgs) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.report)
+        .with_context(|| format!("cannot read report {}", args.report.display()))?;
+    let gate = report::json::parse_gate(&text)
+        .with_context(|| format!("{} is not a picklegate JSON v1 report", args.report.display()))?;
+    let fail_on = match args.fail_on {
+        Some(level) => level.severity(),
+        None => Severity::parse(&gate.fail_on),
+    };
+    let failing: Vec<&str> = gate
+        .files
+        .iter()
+        .filter(|f| f.fails_gate(fail_on))
+        .map(|f| f.path.as_str())
+        .collect();
+    let notice_failure = gate.notices.iter().any(|n| n.level == suppress::NoticeLevel::Error);
+    #[allow(clippy::print_stderr)]
+    {
+        for path in failing.iter().take(20) {
+            eprintln!("picklegate: gate: {path}");
+        }
+        eprintln!(
+            "picklegate: gate {} ({} of {} files fail at {})",
+            if failing.is_empty() && !notice_failure {
+                "passed"
+            } else {
+                "failed"
+            },
+            failing.len(),
+            gate.files.len(),
+            fail_on.map_or("none", Severity::as_str)
+        );
+    }
+    Ok(if failing.is_empty() && !notice_failure {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn notice_level(notice: &suppress::Notice) -> &'static str {
+    match notice.level {
+        suppress::NoticeLevel::Warning => "warning",
+        suppress::NoticeLevel::Error => "error",
+    }
+}
+
+fn append(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+/// Seconds since 1970 (or `SOURCE_DATE_EPOCH`, for reproducible reports).
+fn unix_now() -> u64 {
+    if let Some(epoch) = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()) {
+        return epoch;
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// The configuration and the path it was read from (as shown in messages).
-fn load_config(args: &ScanArgs) -> Result<(Config, String)> {
+fn load_config(args: &SelectArgs) -> Result<(Config, String)> {
     if args.no_config {
         return Ok((Config::default(), String::new()));
     }
@@ -165,7 +391,7 @@ fn scan_root(paths: &[PathBuf]) -> PathBuf {
         .unwrap_or_default()
 }
 
-fn candidates(args: &ScanArgs, walk_options: &WalkOptions) -> Result<Vec<Candidate>> {
+fn candidates(args: &SelectArgs, walk_options: &WalkOptions) -> Result<Vec<Candidate>> {
     if args.diff_base.is_none() && !args.staged {
         return Ok(walk::collect(&args.paths, walk_options)?);
     }
@@ -212,8 +438,8 @@ fn candidates(args: &ScanArgs, walk_options: &WalkOptions) -> Result<Vec<Candida
         .collect())
 }
 
-fn progress_bar(args: &ScanArgs, files: usize) -> ProgressBar {
-    if args.quiet || files < 2 || !std::io::stderr().is_terminal() {
+fn progress_bar(quiet: bool, files: usize) -> ProgressBar {
+    if quiet || files < 2 || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(files as u64), ProgressDrawTarget::stderr());

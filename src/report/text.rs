@@ -73,20 +73,43 @@ pub fn render(outcome: &ScanOutcome, style: &Style) -> String {
             for link in &finding.chain {
                 let _ = writeln!(out, "           via {link}");
             }
+            if let Some(suppression) = &finding.suppression {
+                let by = match suppression.kind {
+                    crate::model::SuppressionKind::Suppress => "suppressed",
+                    crate::model::SuppressionKind::Baseline => "baselined",
+                };
+                let _ = writeln!(
+                    out,
+                    "           {}",
+                    style.paint(
+                        "32",
+                        &format!("accepted ({by} in {}): {}", suppression.source, suppression.reason)
+                    )
+                );
+                continue;
+            }
             if let Some(explanation) = &finding.explanation {
                 let _ = writeln!(out, "           {}", style.paint("2", explanation));
             }
         }
     }
+    for notice in &outcome.notices {
+        let _ = writeln!(out, "{} {}", style.paint("33", "note:"), notice.message);
+    }
     let s = &outcome.summary;
     let _ = writeln!(
         out,
-        "{} files: {} malicious, {} suspicious, {} could not be fully analysed, {} clean — gate (fail-on {}) {}",
+        "{} files: {} malicious, {} suspicious, {} could not be fully analysed, {} clean{} — gate (fail-on {}) {}",
         s.files,
         s.malicious,
         s.suspicious,
         s.error,
         s.clean,
+        if s.suppressed > 0 {
+            format!("; {} findings accepted", s.suppressed)
+        } else {
+            String::new()
+        },
         s.fail_on,
         if s.failed {
             style.paint("1;31", "FAILED")

@@ -14,7 +14,7 @@ mod computed_global;
 mod dangerous_call;
 mod dangerous_import;
 mod global_tampering;
-mod lfs_pointer;
+pub(crate) mod lfs_pointer;
 mod limit_exceeded;
 mod malformed_container;
 mod malformed_pickle;

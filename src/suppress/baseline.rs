@@ -139,6 +139,13 @@ impl Baseline {
         })
     }
 
+    /// Entries of `path` made when its content had this SHA-256.
+    pub fn reviewed_content(&self, path: &str, sha256: &str) -> Vec<usize> {
+        (0..self.entries.len())
+            .filter(|&i| self.entries[i].path == path && self.entries[i].sha256.as_deref() == Some(sha256))
+            .collect()
+    }
+
     pub fn suppression(&self, index: usize, source: &str) -> Suppression {
         let entry = &self.entries[index];
         Suppression {
@@ -153,6 +160,41 @@ impl Baseline {
             ticket: None,
         }
     }
+}
+
+impl Baseline {
+    /// The baseline without its stale entries: entries of scanned files that no alert
+    /// matches any more (the finding is gone or, for high and critical ones, the content
+    /// changed), and entries of files that no longer exist. Returns it and how many went.
+    pub fn prune(&self, files: &[FileReport], exists: impl Fn(&str) -> bool) -> (Baseline, usize) {
+        let scanned: BTreeMap<&str, &FileReport> = files.iter().map(|f| (f.repo_path.as_str(), f)).collect();
+        let kept: Vec<Entry> = self
+            .entries
+            .iter()
+            .filter(|entry| match scanned.get(entry.path.as_str()) {
+                Some(file) => file_matches(file, entry),
+                None => exists(&entry.path),
+            })
+            .cloned()
+            .collect();
+        let removed = self.entries.len() - kept.len();
+        (Baseline::new(kept), removed)
+    }
+}
+
+fn file_matches(file: &FileReport, entry: &Entry) -> bool {
+    let mut severity = None;
+    for finding in &file.findings {
+        if finding.fingerprint.as_deref() == Some(entry.fingerprint.as_str()) {
+            severity = severity.max(Some(finding.severity));
+        }
+    }
+    let single = Baseline {
+        version: VERSION,
+        fingerprint: super::fingerprint::ALGORITHM.to_string(),
+        entries: vec![entry.clone()],
+    };
+    severity.is_some_and(|s| single.find(&entry.fingerprint, s, file.sha256.as_deref()).is_some())
 }
 
 /// Entries for every alert of the files that is not suppressed, keeping `first_seen` (and

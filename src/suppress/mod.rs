@@ -8,18 +8,18 @@ pub mod fingerprint;
 
 use crate::model::Severity;
 use crate::scan::FileReport;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Something about the team's accepted entries that the user must hear: an expired or unused
 /// entry, one that could not accept a finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
     pub level: NoticeLevel,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NoticeLevel {
     Warning,
@@ -67,9 +67,29 @@ pub fn apply(files: &mut [FileReport], policy: &Policy) -> Vec<Notice> {
                 suppress_used[i] = true;
                 Some(entry.suppression.clone())
             } else if let Some((baseline, source)) = &policy.baseline {
-                baseline.find(&fingerprint, severity, file.sha256.as_deref()).map(|i| {
+                let found = baseline.find(&fingerprint, severity, file.sha256.as_deref()).map(|i| {
                     baseline_used[i] = true;
                     baseline.suppression(i, source)
+                });
+                // A Git LFS pointer names its content by SHA-256: content reviewed into the
+                // baseline is recognised without fetching it.
+                found.or_else(|| {
+                    let oid = file
+                        .sha256
+                        .as_deref()
+                        .filter(|_| rule == crate::rules::lfs_pointer::META.id)?;
+                    let reviewed: Vec<usize> = baseline.reviewed_content(&file.repo_path, oid);
+                    for &i in &reviewed {
+                        baseline_used[i] = true;
+                    }
+                    let first = *reviewed.first()?;
+                    let mut suppression = baseline.suppression(first, source);
+                    suppression.reason = format!(
+                        "the pointer's content (sha256 {}) was reviewed into the baseline on {}",
+                        &oid[..16.min(oid.len())],
+                        baseline.entries[first].first_seen
+                    );
+                    Some(suppression)
                 })
             } else {
                 None

@@ -1,8 +1,10 @@
 //! The integration test binary (one binary, one module per area).
 
+mod baseline;
 mod common;
 mod differential;
 mod fixtures;
+mod formats;
 mod hostile;
 mod regressions;
 mod repo;

@@ -1,74 +1,12 @@
 //! Repository scanning on temporary git repositories: walker, git selections, LFS pointers,
 //! configuration, unreadable files, exit codes.
 
-use crate::common::{fixture, picklegate};
+use crate::common::{fixture, picklegate, Repo};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const MALICIOUS: &str = "pickle/malicious/os_system_p2.pkl";
 const BENIGN: &str = "pickle/benign/data_p4.pkl";
-
-struct Repo {
-    dir: tempfile::TempDir,
-}
-
-impl Repo {
-    fn new() -> Repo {
-        let repo = Repo {
-            dir: tempfile::tempdir().expect("temp dir"),
-        };
-        repo.git(&["init", "-q", "-b", "main"]);
-        repo
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn git(&self, args: &[&str]) {
-        let status = Command::new("git")
-            .args(args)
-            .current_dir(self.path())
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("HOME", self.path())
-            .status()
-            .expect("git runs");
-        assert!(status.success(), "git {args:?} failed");
-    }
-
-    fn put(&self, rel: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, bytes).unwrap();
-        path
-    }
-
-    fn copy(&self, fixture_rel: &str, rel: &str) -> PathBuf {
-        self.put(rel, &std::fs::read(fixture(fixture_rel)).unwrap())
-    }
-
-    fn commit(&self, message: &str) {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "-m", message]);
-    }
-
-    /// Runs `picklegate scan --format json ARGS` in the repository; returns (exit code, report).
-    fn scan(&self, args: &[&str]) -> (i32, Value) {
-        let output = picklegate()
-            .current_dir(self.path())
-            .args(["scan", "--format", "json", "--quiet"])
-            .args(args)
-            .output()
-            .expect("runs");
-        let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-        (output.status.code().unwrap_or(-1), report)
-    }
-}
 
 fn paths(report: &Value) -> Vec<String> {
     report["files"]
