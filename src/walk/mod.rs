@@ -218,6 +218,25 @@ pub fn display(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pre_commit_hook_matches_the_model_extensions() {
+        let hooks = include_str!("../../.pre-commit-hooks.yaml");
+        let files = hooks
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("files: "))
+            .expect("files pattern");
+        let inner = files
+            .trim_matches('\'')
+            .strip_prefix("(?i)\\.(")
+            .and_then(|p| p.strip_suffix(")$"))
+            .expect("(?i)\\.(…)$ pattern");
+        let mut hook: Vec<&str> = inner.split('|').collect();
+        let mut walker: Vec<&str> = MODEL_EXTENSIONS.to_vec();
+        hook.sort_unstable();
+        walker.sort_unstable();
+        assert_eq!(hook, walker);
+    }
+
     use super::*;
 
     #[test]
