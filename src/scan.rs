@@ -102,10 +102,17 @@ impl FileReport {
     }
 
     /// Whether the file holds the gate: an active finding at or above `fail_on`, a read error,
-    /// or an incomplete analysis that no accepted finding accounts for.
+    /// or an incomplete analysis. An incomplete file passes only when the baseline accepted
+    /// every finding on it, which pins its exact content (SHA-256); a `[[suppress]]` entry
+    /// cannot vouch for bytes nobody could read.
     pub fn fails_gate(&self, fail_on: Option<Severity>) -> bool {
         let over = fail_on.is_some_and(|level| self.worst().is_some_and(|w| w >= level));
-        let accepted_incomplete = !self.findings.is_empty() && self.active().next().is_none();
+        let accepted_incomplete = !self.findings.is_empty()
+            && self.findings.iter().all(|f| {
+                f.suppression
+                    .as_ref()
+                    .is_some_and(|s| s.kind == crate::model::SuppressionKind::Baseline)
+            });
         over || self.error.is_some() || (self.incomplete && !accepted_incomplete)
     }
 
@@ -251,13 +258,14 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
             return None;
         }
     }
+    let repo_path = repo_path(candidate, options.root.as_deref());
     let mut analyze = options.analyze.clone();
     analyze.allow = options
         .policy
         .rules
         .allow
         .iter()
-        .filter(|a| a.paths.as_ref().is_none_or(|globs| globs.is_match(&candidate.display)))
+        .filter(|a| a.paths.as_ref().is_none_or(|globs| globs.is_match(&repo_path)))
         .map(|a| a.pattern.clone())
         .collect();
     let name = Path::new(&candidate.display).file_name().and_then(|n| n.to_str());
@@ -287,11 +295,14 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
     let hash = match options.hash {
         HashPolicy::All => true,
         HashPolicy::WithFindings => !analysis.findings.is_empty(),
-        HashPolicy::WithHighFindings => analysis.findings.iter().any(|f| f.severity >= Severity::High),
+        // Incomplete files too: accepting one pins its exact content.
+        HashPolicy::WithHighFindings => {
+            analysis.incomplete || analysis.findings.iter().any(|f| f.severity >= Severity::High)
+        }
     };
     Some(FileReport {
         path: candidate.display.clone(),
-        repo_path: repo_path(candidate, options.root.as_deref()),
+        repo_path,
         sha256: lfs_oid.or_else(|| hash.then(|| hex(&Sha256::digest(&bytes[..])))),
         size: bytes.len() as u64,
         format: analysis.format,

@@ -69,7 +69,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     setup.options.policy.strict = args.strict_suppressions;
     if let Some(path) = &args.baseline {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read baseline {}", path.display()))?;
-        let shown = walk::display(path);
+        let shown = shown(path, &setup.root);
         let baseline = Baseline::parse(&text, &shown)?;
         setup.options.policy.baseline = Some((baseline, shown));
     }
@@ -154,15 +154,15 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
                 eprintln!("picklegate: {}: {}", notice_level(notice), notice.message);
             }
             eprintln!(
-                "picklegate: {} files in {:.2}s: {} malicious, {} suspicious, {} not fully analysed, {} clean{}; gate {}",
-                s.files,
+                "picklegate: {} in {:.2}s: {} malicious, {} suspicious, {} not fully analysed, {} clean{}; gate {}",
+                count(s.files, "file", "files"),
                 started.elapsed().as_secs_f64(),
                 s.malicious,
                 s.suspicious,
                 s.error,
                 s.clean,
                 if s.suppressed > 0 {
-                    format!("; {} findings accepted", s.suppressed)
+                    format!("; {} accepted", count(s.suppressed, "finding", "findings"))
                 } else {
                     String::new()
                 },
@@ -188,8 +188,8 @@ struct Setup {
 }
 
 fn prepare(select: &SelectArgs) -> Result<Setup> {
-    let (config, config_path) = load_config(select)?;
     let root = scan_root(&select.paths);
+    let (config, config_path) = load_config(select, &root)?;
     let rules = suppress::config_rules::build(&config, &config_path, config::today())?;
     let mut analyze = AnalyzeOptions::default();
     if let Some(limits) = &config.limits {
@@ -245,7 +245,7 @@ fn baseline_command(command: BaselineCommand) -> Result<ExitCode> {
         .file
         .clone()
         .unwrap_or_else(|| setup.root.join(baseline::FILE_NAME));
-    let shown = walk::display(&path);
+    let shown = shown(&path, &setup.root);
     let previous = if mode == "create" {
         if path.exists() && !args.force {
             bail!("{shown} exists; `picklegate baseline update` adds new findings to it, --force replaces it");
@@ -261,7 +261,10 @@ fn baseline_command(command: BaselineCommand) -> Result<ExitCode> {
         ("prune", Some(previous)) => {
             let root = setup.root.clone();
             let (kept, removed) = previous.prune(&outcome.files, |p| root.join(p).is_file());
-            (kept, format!("removed {removed} stale entries"))
+            (
+                kept,
+                format!("removed {}", count(removed, "stale entry", "stale entries")),
+            )
         }
         (_, previous) => {
             let mut entries = baseline::entries_for(&outcome.files, previous.as_ref(), &today);
@@ -276,7 +279,7 @@ fn baseline_command(command: BaselineCommand) -> Result<ExitCode> {
             }
             let baseline = Baseline::new(entries);
             let added = baseline.entries.len() - before;
-            (baseline, format!("{added} new entries"))
+            (baseline, format!("{} added", count(added, "entry", "entries")))
         }
     };
     std::fs::write(&path, baseline.render()).with_context(|| format!("cannot write {shown}"))?;
@@ -288,13 +291,14 @@ fn baseline_command(command: BaselineCommand) -> Result<ExitCode> {
     #[allow(clippy::print_stderr)]
     {
         eprintln!(
-            "picklegate: {shown}: {} entries ({message}) from {} files",
-            baseline.entries.len(),
-            outcome.summary.files
+            "picklegate: {shown}: {} ({message}) from {}",
+            count(baseline.entries.len(), "entry", "entries"),
+            count(outcome.summary.files, "file", "files")
         );
         if incomplete > 0 && mode != "prune" {
             eprintln!(
-                "picklegate: warning: {incomplete} files were not fully analysed; their findings are accepted, what could not be read is not"
+                "picklegate: warning: {} not fully analysed; the entries pin the exact content (SHA-256): any change fails the gate again",
+                count(incomplete, "file was", "files were")
             );
         }
     }
@@ -322,15 +326,18 @@ fn gate_command(args: GateArgs) -> Result<ExitCode> {
         for path in failing.iter().take(20) {
             eprintln!("picklegate: gate: {path}");
         }
+        for notice in gate.notices.iter().filter(|n| n.level == suppress::NoticeLevel::Error) {
+            eprintln!("picklegate: gate: {}", notice.message);
+        }
         eprintln!(
-            "picklegate: gate {} ({} of {} files fail at {})",
+            "picklegate: gate {} ({} of {} fail at {})",
             if failing.is_empty() && !notice_failure {
                 "passed"
             } else {
                 "failed"
             },
             failing.len(),
-            gate.files.len(),
+            count(gate.files.len(), "file", "files"),
             fail_on.map_or("none", Severity::as_str)
         );
     }
@@ -339,6 +346,11 @@ fn gate_command(args: GateArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `n thing` or `n things`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn notice_level(notice: &suppress::Notice) -> &'static str {
@@ -365,7 +377,7 @@ fn unix_now() -> u64 {
 }
 
 /// The configuration and the path it was read from (as shown in messages).
-fn load_config(args: &SelectArgs) -> Result<(Config, String)> {
+fn load_config(args: &SelectArgs, root: &Path) -> Result<(Config, String)> {
     if args.no_config {
         return Ok((Config::default(), String::new()));
     }
@@ -374,9 +386,19 @@ fn load_config(args: &SelectArgs) -> Result<(Config, String)> {
         None => config::discover(args.paths.first().map(PathBuf::as_path).unwrap_or(Path::new("."))),
     };
     match path {
-        Some(path) => Ok((Config::load(&path)?, walk::display(&path))),
+        Some(path) => Ok((Config::load(&path)?, shown(&path, root))),
         None => Ok((Config::default(), String::new())),
     }
+}
+
+/// A path as reports show it: from the repository root when it is inside it (reports must not
+/// reveal where the checkout lives), else as given.
+fn shown(path: &Path, root: &Path) -> String {
+    std::fs::canonicalize(path)
+        .ok()
+        .and_then(|p| p.strip_prefix(root).ok().map(walk::display))
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| walk::display(path))
 }
 
 /// The folder report paths are relative to: the repository holding the first scanned path,

@@ -36,6 +36,8 @@ impl Default for SarifOptions {
 }
 
 const SRCROOT: &str = "%SRCROOT%";
+/// The OASIS schema (errata 01): the `id` of the copy vendored in tests/schemas.
+const SCHEMA_URI: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 /// GitLab drops results whose message exceeds 2,048 characters; GitHub shows about 1,000.
 const MESSAGE_LIMIT: usize = 1_000;
 /// GitLab keeps at most 5,000 results per run; GitHub the 5,000 most severe.
@@ -188,7 +190,7 @@ fn document(outcome: &ScanOutcome, options: &SarifOptions) -> Sarif {
         .results(results)
         .build();
     Sarif::builder()
-        .schema(serde_sarif::sarif::SCHEMA_URL)
+        .schema(SCHEMA_URI)
         .version(json!("2.1.0"))
         .runs(vec![run])
         .build()
@@ -246,6 +248,8 @@ fn result(alert: &Alert<'_>, rule_index: usize, file_index: usize, member_index:
     }
     let mut result = SarifResult::builder()
         .rule_id(alert.rule)
+        // GitLab reads `rank` before the rule's default score: the alert's own severity.
+        .rank(security_severity(alert.severity).parse::<f64>().unwrap_or(0.0) * 10.0)
         .rule_index(rule_index as i64)
         .level(level(alert.severity))
         .message(text_message(&alert.message(MESSAGE_LIMIT)))

@@ -61,8 +61,7 @@ pub fn render(outcome: &ScanOutcome, style: &Style) -> String {
             } else {
                 String::new()
             };
-            let _ = writeln!(
-                out,
+            let line = format!(
                 "  {} {} [{}] {}{}",
                 style.severity(finding.severity),
                 finding.message,
@@ -70,6 +69,7 @@ pub fn render(outcome: &ScanOutcome, style: &Style) -> String {
                 place.trim_end(),
                 times
             );
+            let _ = writeln!(out, "{}", line.trim_end());
             for link in &finding.chain {
                 let _ = writeln!(out, "           via {link}");
             }
@@ -106,7 +106,10 @@ pub fn render(outcome: &ScanOutcome, style: &Style) -> String {
         s.error,
         s.clean,
         if s.suppressed > 0 {
-            format!("; {} findings accepted", s.suppressed)
+            match s.suppressed {
+                1 => "; 1 finding accepted".to_string(),
+                n => format!("; {n} findings accepted"),
+            }
         } else {
             String::new()
         },

@@ -77,7 +77,8 @@ impl Baseline {
             Some(super::fingerprint::ALGORITHM) => {}
             other => {
                 return Err(error(format!(
-                    "fingerprint algorithm {other:?} is not {:?}; recreate the baseline",
+                    "fingerprint algorithm `{}` is not `{}`; recreate the baseline",
+                    other.unwrap_or("(none)"),
                     super::fingerprint::ALGORITHM
                 )))
             }
@@ -131,11 +132,11 @@ impl Baseline {
         self.entries.dedup();
     }
 
-    /// The entry that accepts an alert, if any.
-    pub fn find(&self, fingerprint: &str, severity: Severity, sha256: Option<&str>) -> Option<usize> {
+    /// The entry that accepts an alert, if any. `strict` (high and critical alerts, and every
+    /// alert of a file that could not be fully analysed) also needs the same file content.
+    pub fn find(&self, fingerprint: &str, strict: bool, sha256: Option<&str>) -> Option<usize> {
         self.entries.iter().position(|e| {
-            e.fingerprint == fingerprint
-                && (severity < Severity::High || (sha256.is_some() && e.sha256.as_deref() == sha256))
+            e.fingerprint == fingerprint && (!strict || (sha256.is_some() && e.sha256.as_deref() == sha256))
         })
     }
 
@@ -172,6 +173,8 @@ impl Baseline {
             .entries
             .iter()
             .filter(|entry| match scanned.get(entry.path.as_str()) {
+                // A Git LFS pointer to the reviewed content keeps its entries.
+                Some(file) if file.format == "lfs-pointer" => file.sha256.is_some() && file.sha256 == entry.sha256,
                 Some(file) => file_matches(file, entry),
                 None => exists(&entry.path),
             })
@@ -194,7 +197,16 @@ fn file_matches(file: &FileReport, entry: &Entry) -> bool {
         fingerprint: super::fingerprint::ALGORITHM.to_string(),
         entries: vec![entry.clone()],
     };
-    severity.is_some_and(|s| single.find(&entry.fingerprint, s, file.sha256.as_deref()).is_some())
+    severity.is_some_and(|s| {
+        single
+            .find(&entry.fingerprint, strict(s, file), file.sha256.as_deref())
+            .is_some()
+    })
+}
+
+/// Whether an alert needs the file's exact content to match a baseline entry.
+pub fn strict(severity: Severity, file: &FileReport) -> bool {
+    severity >= Severity::High || file.incomplete
 }
 
 /// Entries for every alert of the files that is not suppressed, keeping `first_seen` (and
@@ -213,7 +225,11 @@ pub fn entries_for(files: &[FileReport], previous: Option<&Baseline>, today: &st
             let mut callables: Vec<String> = findings.iter().filter_map(|f| f.target.clone()).collect();
             callables.sort();
             callables.dedup();
-            let earlier = previous.and_then(|b| b.entries.iter().find(|e| e.fingerprint == fingerprint));
+            // The same alert on the same content keeps its history; new content is a new review.
+            let earlier = previous.and_then(|b| {
+                b.find(fingerprint, strict(severity, file), file.sha256.as_deref())
+                    .map(|i| &b.entries[i])
+            });
             out.push(Entry {
                 fingerprint: fingerprint.to_string(),
                 rule: findings[0].rule.clone(),
@@ -252,10 +268,10 @@ mod tests {
     fn high_alerts_need_the_same_content() {
         let baseline = Baseline::new(vec![entry(Severity::Critical)]);
         let fp = "a".repeat(64);
-        assert_eq!(baseline.find(&fp, Severity::Critical, Some(&"b".repeat(64))), Some(0));
-        assert_eq!(baseline.find(&fp, Severity::Critical, Some(&"c".repeat(64))), None);
-        assert_eq!(baseline.find(&fp, Severity::Critical, None), None);
-        assert_eq!(baseline.find(&fp, Severity::Medium, Some(&"c".repeat(64))), Some(0));
+        assert_eq!(baseline.find(&fp, true, Some(&"b".repeat(64))), Some(0));
+        assert_eq!(baseline.find(&fp, true, Some(&"c".repeat(64))), None);
+        assert_eq!(baseline.find(&fp, true, None), None);
+        assert_eq!(baseline.find(&fp, false, Some(&"c".repeat(64))), Some(0));
     }
 
     #[test]

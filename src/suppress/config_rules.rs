@@ -16,6 +16,8 @@ pub struct ConfigRules {
     pub allow: Vec<ProjectAllow>,
     /// Expired entries and entries close to expiry.
     pub notices: Vec<Notice>,
+    /// The configuration file, as shown in messages.
+    pub source: String,
 }
 
 #[derive(Debug, Clone)]
@@ -59,7 +61,10 @@ pub fn build(config: &Config, source: &str, today: i64) -> Result<ConfigRules, C
         path: source.to_string(),
         message,
     };
-    let mut out = ConfigRules::default();
+    let mut out = ConfigRules {
+        source: source.to_string(),
+        ..ConfigRules::default()
+    };
     for (i, entry) in config.allow.iter().enumerate() {
         let label = format!("[[allow]] entry {} (pattern = {:?})", i + 1, entry.pattern);
         if expired(

@@ -67,7 +67,8 @@ pub fn apply(files: &mut [FileReport], policy: &Policy) -> Vec<Notice> {
                 suppress_used[i] = true;
                 Some(entry.suppression.clone())
             } else if let Some((baseline, source)) = &policy.baseline {
-                let found = baseline.find(&fingerprint, severity, file.sha256.as_deref()).map(|i| {
+                let strict = baseline::strict(severity, file);
+                let found = baseline.find(&fingerprint, strict, file.sha256.as_deref()).map(|i| {
                     baseline_used[i] = true;
                     baseline.suppression(i, source)
                 });
@@ -143,7 +144,10 @@ pub fn apply(files: &mut [FileReport], policy: &Policy) -> Vec<Notice> {
         if !files.iter().any(|f| f.allowed.contains(&pattern)) {
             notices.push(Notice {
                 level: unused_level,
-                message: format!("{} matched no global in the scanned files", allow.label),
+                message: format!(
+                    "{}: {} matched no global in the scanned files",
+                    policy.rules.source, allow.label
+                ),
             });
         }
     }
@@ -169,9 +173,14 @@ pub fn apply(files: &mut [FileReport], policy: &Policy) -> Vec<Notice> {
             notices.push(Notice {
                 level: unused_level,
                 message: format!(
-                    "{source}: {} baseline entries matched nothing in this scan ({}); `picklegate baseline prune` removes them",
-                    unused.len(),
-                    listed.join(", ")
+                    "{source}: {} matched nothing in this scan ({}); `picklegate baseline prune` removes {}",
+                    if unused.len() == 1 {
+                        "1 baseline entry".to_string()
+                    } else {
+                        format!("{} baseline entries", unused.len())
+                    },
+                    listed.join(", "),
+                    if unused.len() == 1 { "it" } else { "them" }
                 ),
             });
         }

@@ -295,3 +295,67 @@ fn gate_decides_from_a_saved_report() {
     repo.put("r.json", b"{}");
     assert_eq!(run(&repo, &["gate", "--report", "r.json"]).0, 2);
 }
+
+#[test]
+fn a_file_that_could_not_be_read_is_accepted_only_with_its_exact_content() {
+    let repo = Repo::new();
+    // Truncated before STOP: not fully analysed, so never clean.
+    repo.put("models/cut.pkl", b"\x80\x02]q\x00(K\x01K\x02");
+    let (_, stdout, _) = run(&repo, &["scan", "--quiet", "--format", "json"]);
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["files"][0]["incomplete"], true);
+    let fp = report["files"][0]["findings"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A [[suppress]] entry does not vouch for bytes nobody could read.
+    repo.put(
+        "picklegate.toml",
+        format!("[[suppress]]\nfingerprint = \"{fp}\"\nreason = \"known broken export\"\n").as_bytes(),
+    );
+    assert_eq!(run(&repo, &["scan", "--quiet"]).0, 1);
+    std::fs::remove_file(repo.path().join("picklegate.toml")).unwrap();
+
+    // A baseline entry pins the content: the same file passes, any other bytes fail.
+    let (code, _, stderr) = run(&repo, &["baseline", "create"]);
+    assert_eq!(code, 0);
+    assert!(stderr.contains("1 file was not fully analysed"), "{stderr}");
+    assert_eq!(
+        run(&repo, &["scan", "--quiet", "--baseline", ".picklegate-baseline.json"]).0,
+        0
+    );
+    repo.put("models/cut.pkl", b"\x80\x02]q\x00(K\x01K\x03");
+    assert_eq!(
+        run(&repo, &["scan", "--quiet", "--baseline", ".picklegate-baseline.json"]).0,
+        1
+    );
+}
+
+#[test]
+fn allow_and_suppress_paths_are_from_the_repository_root() {
+    let repo = Repo::new();
+    repo.put("models/own.pkl", &own_class());
+    repo.put(
+        "picklegate.toml",
+        b"fail_on = \"medium\"\n[[allow]]\npattern = \"mypkg.models:Net\"\npaths = [\"models/**\"]\nreason = \"our class\"\n",
+    );
+    assert_eq!(run(&repo, &["scan", "--quiet"]).0, 0);
+    let output = picklegate()
+        .current_dir(repo.path().join("models"))
+        .args(["scan", "own.pkl"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Messages name the configuration by its path in the repository, not where it lives.
+    repo.put("other/x.pkl", &own_class());
+    std::fs::remove_file(repo.path().join("models/own.pkl")).unwrap();
+    let (_, _, stderr) = run(&repo, &["scan"]);
+    assert!(stderr.contains("picklegate.toml: [[allow]] entry 1"), "{stderr}");
+    assert!(!stderr.contains(&repo.path().display().to_string()), "{stderr}");
+}
