@@ -292,18 +292,27 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
         }
     }
     let verdict = analysis.verdict();
-    let hash = match options.hash {
-        HashPolicy::All => true,
-        HashPolicy::WithFindings => !analysis.findings.is_empty(),
-        // Incomplete files too: accepting one pins its exact content.
-        HashPolicy::WithHighFindings => {
-            analysis.incomplete || analysis.findings.iter().any(|f| f.severity >= Severity::High)
-        }
+    // A baseline with entries for this file may need its exact content (strict matching).
+    let in_baseline = options
+        .policy
+        .baseline
+        .as_ref()
+        .is_some_and(|(b, _)| b.covers(&repo_path));
+    let hash = in_baseline
+        || match options.hash {
+            HashPolicy::All => true,
+            HashPolicy::WithFindings => !analysis.findings.is_empty(),
+            HashPolicy::WithHighFindings => analysis.findings.iter().any(|f| f.severity >= Severity::High),
+        };
+    let sha256 = match (lfs_oid, hash) {
+        (Some(oid), _) => Some(oid),
+        (None, true) => Some(sha256_of(&candidate.source, &bytes)),
+        (None, false) => None,
     };
     Some(FileReport {
         path: candidate.display.clone(),
         repo_path,
-        sha256: lfs_oid.or_else(|| hash.then(|| hex(&Sha256::digest(&bytes[..])))),
+        sha256,
         size: bytes.len() as u64,
         format: analysis.format,
         verdict,
@@ -382,6 +391,27 @@ fn lfs_object(path: &Path, oid: &str) -> Option<PathBuf> {
         .find(|d| d.is_dir())?;
     let object = git_dir.join("lfs/objects").join(&oid[..2]).join(&oid[2..4]).join(oid);
     object.is_file().then_some(object)
+}
+
+/// SHA-256 of a candidate's content. Large files are read through a small buffer rather than
+/// through the map, so hashing a multi-gigabyte checkpoint does not fill memory.
+fn sha256_of(source: &Source, bytes: &[u8]) -> String {
+    use std::io::Read;
+    if let (Source::File(path), true) = (source, bytes.len() as u64 >= MMAP_THRESHOLD) {
+        if let Ok(mut file) = std::fs::File::open(path) {
+            let mut hasher = Sha256::new();
+            let mut buffer = vec![0u8; 1 << 20];
+            loop {
+                match file.read(&mut buffer) {
+                    Ok(0) => return hex(&hasher.finalize()),
+                    Ok(n) => hasher.update(&buffer[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    hex(&Sha256::digest(bytes))
 }
 
 /// File contents: memory-mapped when large, so that container formats read only the pickle

@@ -140,6 +140,12 @@ impl Baseline {
         })
     }
 
+    /// Whether any entry is about `path` (entries are sorted by path).
+    pub fn covers(&self, path: &str) -> bool {
+        let i = self.entries.partition_point(|e| e.path.as_str() < path);
+        self.entries.get(i).is_some_and(|e| e.path == path)
+    }
+
     /// Entries of `path` made when its content had this SHA-256.
     pub fn reviewed_content(&self, path: &str, sha256: &str) -> Vec<usize> {
         (0..self.entries.len())

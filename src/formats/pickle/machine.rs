@@ -244,11 +244,30 @@ fn run<'a>(
     report
 }
 
+/// The memo. Entries are indices into a pool of values, and a value stored again (the same
+/// scalar, or the same object just stored) reuses its pool slot: a stream that memoizes one
+/// value millions of times costs 4 bytes per entry, not a value each.
 #[derive(Default)]
 struct Memo<'a> {
-    dense: Vec<Option<Value<'a>>>,
-    sparse: HashMap<u64, Value<'a>>,
+    dense: Vec<u32>,
+    sparse: HashMap<u64, u32>,
+    pool: Vec<Value<'a>>,
+    scalars: HashMap<Scalar, u32>,
+    /// The slot of the last object (not scalar) stored.
+    last_object: Option<u32>,
     len: usize,
+}
+
+/// A dense slot that holds nothing.
+const EMPTY: u32 = u32::MAX;
+
+/// Scalars compared by value for pool reuse (floats by their bits).
+#[derive(PartialEq, Eq, Hash)]
+enum Scalar {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
 }
 
 /// How far past the end of the dense memo an index may land and still extend it.
@@ -259,15 +278,50 @@ impl<'a> Memo<'a> {
         self.len
     }
 
+    /// Values held, counting those of overwritten entries (bounded like entries).
+    fn pool_len(&self) -> usize {
+        self.pool.len()
+    }
+
     fn get(&self, idx: u64) -> Option<&Value<'a>> {
-        if idx < self.dense.len() as u64 {
-            self.dense[idx as usize].as_ref()
+        let slot = if idx < self.dense.len() as u64 {
+            self.dense[idx as usize]
         } else {
-            self.sparse.get(&idx)
+            *self.sparse.get(&idx)?
+        };
+        self.pool.get(slot as usize)
+    }
+
+    fn slot_for(&mut self, value: Value<'a>) -> u32 {
+        let scalar = match &value {
+            Value::None => Some(Scalar::None),
+            Value::Bool(b) => Some(Scalar::Bool(*b)),
+            Value::Int(i) => Some(Scalar::Int(*i)),
+            Value::Float(f) => Some(Scalar::Float(f.to_bits())),
+            _ => None,
+        };
+        if let Some(key) = scalar {
+            if let Some(&slot) = self.scalars.get(&key) {
+                return slot;
+            }
+            let slot = self.pool.len() as u32;
+            self.pool.push(value);
+            self.scalars.insert(key, slot);
+            return slot;
         }
+        if let Some(slot) = self.last_object {
+            if self.pool[slot as usize].same_object(&value) {
+                return slot;
+            }
+        }
+        let slot = self.pool.len() as u32;
+        self.pool.push(value);
+        self.last_object = Some(slot);
+        slot
     }
 
     fn put(&mut self, idx: u64, value: Value<'a>) {
+        let slot = self.slot_for(value);
         // Picklers number memo entries 0, 1, 2…: those live in a vector that grows with them;
         // far-off indices (a hostile 0xFFFFFFFF) go to a map and never size the vector.
         let len = self.dense.len() as u64;
@@ -275,11 +329,11 @@ impl<'a> Memo<'a> {
         let fresh = if dense {
             let i = idx as usize;
             if i >= self.dense.len() {
-                self.dense.resize(i + 1, None);
+                self.dense.resize(i + 1, EMPTY);
             }
-            self.dense[i].replace(value).is_none()
+            std::mem::replace(&mut self.dense[i], slot) == EMPTY
         } else {
-            self.sparse.insert(idx, value).is_none()
+            self.sparse.insert(idx, slot).is_none()
         };
         if fresh {
             self.len += 1;
@@ -782,7 +836,8 @@ impl<'a> Machine<'a, '_, '_> {
     }
 
     fn memo_put(&mut self, idx: u64, value: Value<'a>) -> Step<()> {
-        if self.memo.len() >= self.limits.max_memo && self.memo.get(idx).is_none() {
+        let full = self.memo.len() >= self.limits.max_memo && self.memo.get(idx).is_none();
+        if full || self.memo.pool_len() >= self.limits.max_memo.saturating_mul(2) {
             return Err(MachineErrorKind::Limit(LimitKind::Memo));
         }
         self.memo.put(idx, value);
@@ -983,6 +1038,43 @@ mod tests {
         let report = run_stream(data, 0, &Limits::default(), &mut Quiet);
         assert!(report.error.is_none(), "{:?}", report.error);
         report
+    }
+
+    #[test]
+    fn memoizing_one_value_again_shares_its_slot() {
+        let mut memo = Memo::default();
+        let list = Value::List(Rc::new(RefCell::new(Seq::empty())));
+        for i in 0..1000 {
+            memo.put(i, list.clone());
+            memo.put(10_000 + i, Value::None);
+        }
+        assert_eq!(memo.len(), 2000);
+        assert_eq!(memo.pool_len(), 2, "one list and one None");
+        assert!(matches!(memo.get(999), Some(Value::List(_))));
+        assert!(matches!(memo.get(10_999), Some(Value::None)));
+    }
+
+    #[test]
+    fn overwriting_one_entry_cannot_grow_the_memo_without_bound() {
+        // PUT 0 of a fresh string, 30 times: one entry, but the pool counts against max_memo.
+        let mut data = b"\x80\x02".to_vec();
+        for i in 0..30u8 {
+            data.extend_from_slice(&[b'X', 1, 0, 0, 0, b'a' + (i % 26), b'q', 0, b'0']);
+        }
+        data.extend_from_slice(b"N.");
+        let limits = Limits {
+            max_memo: 10,
+            ..Limits::default()
+        };
+        let report = run_stream(&data, 0, &limits, &mut Quiet);
+        assert!(
+            matches!(
+                report.error.as_ref().map(|e| &e.kind),
+                Some(MachineErrorKind::Limit(LimitKind::Memo))
+            ),
+            "{:?}",
+            report.error
+        );
     }
 
     #[test]

@@ -300,6 +300,22 @@ impl Target {
 }
 
 impl<'a> Value<'a> {
+    /// Whether both are the very same object (the same shared container, the same bytes of
+    /// the stream): what memoizing one value again produces.
+    pub fn same_object(&self, other: &Value<'a>) -> bool {
+        use std::ptr;
+        match (self, other) {
+            (Value::Str(Text::Borrowed(a)), Value::Str(Text::Borrowed(b))) => ptr::eq(*a, *b),
+            (Value::Bytes(Blob::Borrowed(a)), Value::Bytes(Blob::Borrowed(b))) => ptr::eq(*a, *b),
+            (Value::Tuple(a), Value::Tuple(b)) | (Value::FrozenSet(a), Value::FrozenSet(b)) => Rc::ptr_eq(a, b),
+            (Value::List(a), Value::List(b)) | (Value::Set(a), Value::Set(b)) => Rc::ptr_eq(a, b),
+            (Value::Dict(a), Value::Dict(b)) => Rc::ptr_eq(a, b),
+            (Value::Global(a), Value::Global(b)) => Rc::ptr_eq(a, b),
+            (Value::Call(a), Value::Call(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(t) => Some(t),
