@@ -48,7 +48,8 @@ TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:(\*|[A-Za-z_][\w.]*)$")
 MODULE_RE = re.compile(r"^[A-Za-z_][\w.]*$")
 ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 BEHAVIOURS = {"runs-code", "starts-process", "network", "reads-files", "writes-files", "environment",
-              "dynamic-import", "loads-pickle", "native-code", "tampers-model", "persists", "other"}
+              "dynamic-import", "loads-pickle", "native-code", "tampers-model", "persists", "indirect-call",
+              "evades-scanners", "disrupts-loader"}
 SEVERITIES = {"critical", "high", "medium"}
 TRANSFORMS = {"base64", "urlsafe-base64", "base32", "base32hex", "hex", "hex-upper", "ascii85", "base85",
               "zlib", "gzip", "bz2", "lzma", "codecs", "codecs-encode"}

@@ -16,6 +16,7 @@ const LIMITS: RenderLimits = RenderLimits {
     max_str: 60,
     max_items: 6,
     max_depth: 5,
+    name_calls: false,
 };
 
 impl<'a> Observer<'a> for Listing {

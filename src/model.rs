@@ -120,6 +120,10 @@ pub struct Finding {
     pub explanation: Option<String>,
     /// How many times the same (rule, target) occurred in this member.
     pub occurrences: u32,
+    /// The lines of the decompiled program that perform the finding's call, with the lines it
+    /// depends on (`picklegate decompile` shows the whole program).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
     /// `picklegate/v1` fingerprint of the alert this finding belongs to (one alert per rule,
     /// file and member); set by the scan, which knows the file's path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,6 +171,7 @@ impl Finding {
             category: None,
             explanation: None,
             occurrences: 1,
+            excerpt: None,
             fingerprint: None,
             suppression: None,
         }

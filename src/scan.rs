@@ -86,6 +86,12 @@ pub struct FileReport {
     /// Project `[[allow]]` patterns that covered a global in this file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed: Vec<String>,
+    /// What loading the file would do, in a reviewer's words.
+    #[serde(default)]
+    pub behaviours: Vec<crate::analyze::behaviours::Behaviour>,
+    /// One line: "on load: starts a process: os.system('…'); …".
+    #[serde(default)]
+    pub on_load: Option<String>,
     /// Why the file could not be read, when it could not.
     pub error: Option<String>,
 }
@@ -129,6 +135,8 @@ impl FileReport {
             findings,
             frameworks: Vec::new(),
             allowed: Vec::new(),
+            behaviours: Vec::new(),
+            on_load: None,
             error: None,
         }
     }
@@ -291,6 +299,8 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
             analysis.incomplete = false;
         }
     }
+    add_excerpts(&bytes, name, &analyze, &mut analysis);
+    let behaviours = crate::analyze::behaviours::derive(&analysis.findings);
     let verdict = analysis.verdict();
     // A baseline with entries for this file may need its exact content (strict matching).
     let in_baseline = options
@@ -320,9 +330,43 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
         findings: analysis.findings,
         frameworks: analysis.frameworks,
         allowed: analysis.allowed,
+        on_load: crate::analyze::behaviours::summary(&behaviours),
+        behaviours,
         error: None,
     })
 }
+
+/// Lines of the decompiled program per finding: only for files with findings of medium or
+/// above, which are read a second time with the decompiler on (rare, and small next to what a
+/// reviewer gains from reading the calls as code).
+fn add_excerpts(
+    bytes: &[u8],
+    name: Option<&str>,
+    options: &crate::analyze::AnalyzeOptions,
+    analysis: &mut crate::analyze::Analysis,
+) {
+    if !analysis
+        .findings
+        .iter()
+        .any(|f| f.severity >= Severity::Medium && f.location.offset.is_some())
+    {
+        return;
+    }
+    let mut with_programs = options.clone();
+    with_programs.programs = true;
+    let programs = analyze_named(bytes, name, &with_programs).programs;
+    for finding in analysis.findings.iter_mut().filter(|f| f.severity >= Severity::Medium) {
+        let Some(offset) = finding.location.offset else {
+            continue;
+        };
+        finding.excerpt = programs
+            .iter()
+            .filter(|p| p.member == finding.location.member)
+            .find_map(|p| p.excerpt(offset, MAX_EXCERPT_LINES));
+    }
+}
+
+const MAX_EXCERPT_LINES: usize = 8;
 
 /// The candidate's path from `root`, `/`-separated. Staged blobs already carry it; files
 /// outside the root keep the path they were given.
@@ -361,6 +405,8 @@ fn too_large(candidate: &Candidate, root: Option<&Path>, size: u64, cap: u64) ->
         findings: vec![finding],
         frameworks: Vec::new(),
         allowed: Vec::new(),
+        behaviours: Vec::new(),
+        on_load: None,
         error: None,
     }
 }
@@ -377,6 +423,8 @@ fn unreadable(candidate: &Candidate, root: Option<&Path>, error: String) -> File
         findings: Vec::new(),
         frameworks: Vec::new(),
         allowed: Vec::new(),
+        behaviours: Vec::new(),
+        on_load: None,
         error: Some(error),
     }
 }

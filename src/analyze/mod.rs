@@ -4,9 +4,11 @@
 //! every pickle they hold, runs the symbolic machine on each pickle stream and the rules on what
 //! it reports.
 
+pub mod behaviours;
 mod containers;
 mod context;
 pub mod facts;
+pub mod program;
 
 use crate::formats::pickle::{run_stream, run_stream_without_inline_arrays, DivergenceKind, Limits, Value};
 use crate::formats::torch;
@@ -36,6 +38,8 @@ pub struct AnalyzeOptions {
     /// Globals the project declares legitimate (`[[allow]]` in picklegate.toml). They never
     /// override the dangerous list: configuration refuses such entries.
     pub allow: Vec<AllowPattern>,
+    /// Also build the decompiled view of every stream ([`Analysis::programs`]).
+    pub programs: bool,
 }
 
 /// A project allowlist pattern: `module:name`, or `module:*` for a module and its submodules.
@@ -86,6 +90,7 @@ impl Default for AnalyzeOptions {
             max_compression_ratio: 100,
             min_decompression_cap: 32 << 20,
             allow: Vec::new(),
+            programs: false,
         }
     }
 }
@@ -104,6 +109,8 @@ pub struct Analysis {
     pub frameworks: Vec<String>,
     /// Project `[[allow]]` patterns that covered a global in this file (sorted).
     pub allowed: Vec<String>,
+    /// The decompiled streams, in the order they were read (when `programs` was asked for).
+    pub programs: Vec<program::Program>,
 }
 
 impl Analysis {
@@ -126,6 +133,7 @@ pub fn analyze_with(bytes: &[u8], options: &AnalyzeOptions) -> Analysis {
 /// (malformed) pickle rather than dismissed as unknown data.
 pub fn analyze_named(bytes: &[u8], file_name: Option<&str>, options: &AnalyzeOptions) -> Analysis {
     let mut session = Session::new(options, file_name);
+    session.programs = options.programs.then(Vec::new);
     let format = session.artifact(bytes, None, 0);
     let frameworks: Vec<String> = session.frameworks.keys().cloned().collect();
     let mut findings = session.findings;
@@ -138,6 +146,7 @@ pub fn analyze_named(bytes: &[u8], file_name: Option<&str>, options: &AnalyzeOpt
         opcodes: session.opcodes,
         frameworks,
         allowed: session.allowed.into_iter().collect(),
+        programs: session.programs.unwrap_or_default(),
     })
 }
 
@@ -179,6 +188,8 @@ pub(crate) struct Session<'o> {
     pub frameworks: std::collections::BTreeMap<String, u32>,
     /// Project `[[allow]]` patterns that covered a global.
     pub allowed: std::collections::BTreeSet<String>,
+    /// Decompiled streams, when asked for.
+    pub programs: Option<Vec<program::Program>>,
     /// Embedded pickles that may still be analysed in this file (shared by nested sessions).
     pub nested_budget: std::rc::Rc<std::cell::Cell<usize>>,
 }
@@ -199,6 +210,7 @@ impl<'o> Session<'o> {
             opcodes: 0,
             frameworks: Default::default(),
             allowed: Default::default(),
+            programs: None,
             nested_budget: std::rc::Rc::new(std::cell::Cell::new(MAX_NESTED_ANALYSES)),
         }
     }
@@ -290,7 +302,23 @@ impl Session<'_> {
             (inner.findings, inner.incomplete)
         };
         let mut facts = Facts::new(Kb::builtin(), &options.allow);
-        let report = run_stream(data, pos, &options.limits, &mut facts);
+        let report = match self.programs.as_mut() {
+            Some(programs) => {
+                let mut decompiler = program::Decompiler::default();
+                let report = run_stream(
+                    data,
+                    pos,
+                    &options.limits,
+                    &mut program::Tee {
+                        first: &mut facts,
+                        second: &mut decompiler,
+                    },
+                );
+                programs.push(decompiler.finish(member, pos, &report));
+                report
+            }
+            None => run_stream(data, pos, &options.limits, &mut facts),
+        };
         self.streams += 1;
         self.opcodes += report.opcodes;
         let chain_links = rules::chain_links(&facts);

@@ -27,6 +27,9 @@ pub enum Command {
     /// Decide the gate from a JSON report written earlier (a CI step after the one that
     /// published the reports).
     Gate(GateArgs),
+    /// Print what loading a file would do, as a Python program (one per pickle stream, in
+    /// every member), reconstructed without loading anything.
+    Decompile { file: PathBuf },
     /// Print an annotated disassembly of a pickle file.
     Disasm { file: PathBuf },
     /// List the rules or explain one.

@@ -22,6 +22,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scan(args) => scan_command(*args),
         Command::Baseline { command } => baseline_command(command),
         Command::Gate(args) => gate_command(args),
+        Command::Decompile { file } => {
+            let bytes = scan::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let options = AnalyzeOptions {
+                programs: true,
+                ..AnalyzeOptions::default()
+            };
+            let name = file.file_name().and_then(|n| n.to_str());
+            let analysis = picklegate::analyze::analyze_named(&bytes, name, &options);
+            write_stdout(&report::decompile::render(&walk::display(&file), &analysis))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Disasm { file } => {
             let bytes = scan::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let text = picklegate::disasm::disassemble(&bytes, &Default::default());

@@ -66,6 +66,10 @@ pub fn annotations(outcome: &ScanOutcome) -> String {
 
 fn annotation_text(alert: &Alert<'_>) -> String {
     let mut text = alert.message(900);
+    if let Some(excerpt) = alert.excerpt() {
+        text.push_str("\n\n");
+        text.push_str(excerpt);
+    }
     if let Some(explanation) = alert.explanation() {
         text.push_str("\n\n");
         text.push_str(&super::truncate(explanation, 1_500));

@@ -76,6 +76,14 @@ fn vulnerability(alert: &Alert<'_>) -> Value {
     if let Some(member) = alert.member {
         description.push_str(&format!("\n\nArchive member: {member}."));
     }
+    if let Some(excerpt) = alert.excerpt() {
+        description.push_str(&format!(
+            "\n\nWhat loading does (decompiled):\n\n```python\n{excerpt}\n```"
+        ));
+    }
+    if let Some(on_load) = &alert.file.on_load {
+        description.push_str(&format!("\n\n{on_load}."));
+    }
     let mut out = json!({
         "id": uuid(alert.fingerprint),
         "name": super::truncate(&name, 255),

@@ -177,6 +177,9 @@ fn details(alert: &Alert<'_>) -> String {
         };
         let _ = writeln!(out, "[{}] {} {}", finding.severity, finding.message, place);
     }
+    if let Some(excerpt) = alert.excerpt() {
+        let _ = writeln!(out, "\nWhat loading does (decompiled):\n{excerpt}");
+    }
     if let Some(explanation) = alert.explanation() {
         let _ = writeln!(out, "\n{explanation}");
     }

@@ -2,6 +2,7 @@
 //! formats report alerts (one per rule, file and member, listing every offending call); JSON and
 //! text keep every finding.
 
+pub mod decompile;
 pub mod github;
 pub mod gitlab;
 pub mod json;
@@ -71,6 +72,23 @@ impl Alert<'_> {
     /// The first finding with an explanation: why it matters and what to do.
     pub fn explanation(&self) -> Option<&str> {
         self.findings.iter().find_map(|f| f.explanation.as_deref())
+    }
+
+    /// The decompiled lines of the alert's first finding that has them.
+    pub fn excerpt(&self) -> Option<&str> {
+        self.findings.iter().find_map(|f| f.excerpt.as_deref())
+    }
+
+    /// Ids of the behaviours the alert's findings show.
+    pub fn behaviours(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = self
+            .findings
+            .iter()
+            .filter_map(|f| crate::analyze::behaviours::of_finding(f))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// The first finding's offset, when it has one.

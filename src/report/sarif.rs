@@ -246,6 +246,17 @@ fn result(alert: &Alert<'_>, rule_index: usize, file_index: usize, member_index:
     if let Some(explanation) = alert.explanation() {
         properties.insert("picklegate/explanation".into(), json!(explanation));
     }
+    if let Some(excerpt) = alert.excerpt() {
+        properties.insert("picklegate/decompiled".into(), json!(excerpt));
+    }
+    if let Some(on_load) = &file.on_load {
+        properties.insert("picklegate/on-load".into(), json!(on_load));
+    }
+    let behaviours = alert.behaviours();
+    if !behaviours.is_empty() {
+        properties.insert("picklegate/behaviours".into(), json!(behaviours));
+    }
+    let tags: Vec<String> = behaviours.iter().map(|b| format!("behaviour/{b}")).collect();
     let mut result = SarifResult::builder()
         .rule_id(alert.rule)
         // GitLab reads `rank` before the rule's default score: the alert's own severity.
@@ -265,7 +276,7 @@ fn result(alert: &Alert<'_>, rule_index: usize, file_index: usize, member_index:
             ),
         ]))
         .properties(PropertyBag {
-            tags: None,
+            tags: (!tags.is_empty()).then_some(tags),
             additional_properties: properties,
         })
         .build();

@@ -46,6 +46,9 @@ pub fn render(outcome: &ScanOutcome, style: &Style) -> String {
         if let Some(error) = &file.error {
             let _ = writeln!(out, "  could not read the file: {error}");
         }
+        if let Some(on_load) = &file.on_load {
+            let _ = writeln!(out, "  {}", style.paint("1", on_load));
+        }
         let mut findings: Vec<_> = file.findings.iter().collect();
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         for finding in findings {
@@ -72,6 +75,11 @@ pub fn render(outcome: &ScanOutcome, style: &Style) -> String {
             let _ = writeln!(out, "{}", line.trim_end());
             for link in &finding.chain {
                 let _ = writeln!(out, "           via {link}");
+            }
+            if let Some(excerpt) = &finding.excerpt {
+                for line in excerpt.lines() {
+                    let _ = writeln!(out, "           | {line}");
+                }
             }
             if let Some(suppression) = &finding.suppression {
                 let by = match suppression.kind {

@@ -198,6 +198,7 @@ pub const MESSAGE_RENDER: RenderLimits = RenderLimits {
     max_str: 120,
     max_items: 8,
     max_depth: 6,
+    name_calls: false,
 };
 
 /// The call as Python, with the arguments the target really receives.

@@ -1,5 +1,6 @@
 //! The integration test binary (one binary, one module per area).
 
+mod analysis;
 mod baseline;
 mod common;
 mod differential;

@@ -393,6 +393,9 @@ pub struct RenderLimits {
     pub max_str: usize,
     pub max_items: usize,
     pub max_depth: usize,
+    /// Render the results of calls as the variables a decompiled program names them by
+    /// (`v3`) instead of repeating the call.
+    pub name_calls: bool,
 }
 
 impl Default for RenderLimits {
@@ -401,6 +404,7 @@ impl Default for RenderLimits {
             max_str: 80,
             max_items: 8,
             max_depth: 6,
+            name_calls: false,
         }
     }
 }
@@ -499,6 +503,9 @@ fn render_into(out: &mut String, value: &Value<'_>, lim: RenderLimits, depth: us
             render_into(out, &c.name, lim, depth + 1);
             out.push(')');
         }
+        Value::Call(c) if lim.name_calls => {
+            let _ = write!(out, "v{}", c.id);
+        }
         Value::Call(c) => render_call(out, c, lim, depth),
         Value::Bound(b) => {
             render_into(out, &b.receiver, lim, depth + 1);
@@ -531,8 +538,14 @@ fn render_items(out: &mut String, items: &[Value<'_>], omitted: u64, lim: Render
 pub fn render_call(out: &mut String, call: &Call<'_>, lim: RenderLimits, depth: usize) {
     match call.kind {
         CallKind::PersistentLoad => {
+            // The machine wraps the persistent id in a 1-tuple of arguments.
             out.push_str("persistent_load(");
-            render_into(out, &call.args, lim, depth + 1);
+            match &call.args {
+                Value::Tuple(s) if s.items.len() == 1 && s.omitted == 0 => {
+                    render_into(out, &s.items[0], lim, depth + 1)
+                }
+                other => render_into(out, other, lim, depth + 1),
+            }
             out.push(')');
             return;
         }
