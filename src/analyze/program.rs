@@ -230,15 +230,10 @@ fn collect_calls(value: &Value<'_>, out: &mut Vec<u32>, depth: usize) {
     if depth > LIMITS.max_depth || out.len() > 64 {
         return;
     }
-    let mut items = |values: &[Value<'_>]| {
-        for v in values.iter().take(LIMITS.max_items) {
-            collect_calls(v, out, depth + 1);
-        }
-    };
     match value {
         Value::Call(c) if !out.contains(&c.id) => out.push(c.id),
-        Value::Tuple(s) | Value::FrozenSet(s) => items(&s.items),
-        Value::List(s) | Value::Set(s) => items(&s.borrow().items),
+        Value::Tuple(s) | Value::FrozenSet(s) => collect_items(&s.items, out, depth),
+        Value::List(s) | Value::Set(s) => collect_items(&s.borrow().items, out, depth),
         Value::Dict(p) => {
             for (k, v) in p.borrow().items.iter().take(LIMITS.max_items) {
                 collect_calls(k, out, depth + 1);
@@ -251,6 +246,12 @@ fn collect_calls(value: &Value<'_>, out: &mut Vec<u32>, depth: usize) {
             collect_calls(&c.name, out, depth + 1);
         }
         _ => {}
+    }
+}
+
+fn collect_items(values: &[Value<'_>], out: &mut Vec<u32>, depth: usize) {
+    for v in values.iter().take(LIMITS.max_items) {
+        collect_calls(v, out, depth + 1);
     }
 }
 
