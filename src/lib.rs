@@ -18,6 +18,7 @@
 
 pub mod analyze;
 pub mod config;
+pub mod crossfile;
 pub mod disasm;
 pub mod formats;
 pub mod kb;

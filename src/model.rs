@@ -124,6 +124,10 @@ pub struct Finding {
     /// depends on (`picklegate decompile` shows the whole program).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub excerpt: Option<String>,
+    /// Another file the load would read, named by a constant (`torch.load('extra/cfg.bin')`):
+    /// the scan follows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     /// `picklegate/v1` fingerprint of the alert this finding belongs to (one alert per rule,
     /// file and member); set by the scan, which knows the file's path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,6 +176,7 @@ impl Finding {
             explanation: None,
             occurrences: 1,
             excerpt: None,
+            reference: None,
             fingerprint: None,
             suppression: None,
         }

@@ -27,6 +27,8 @@ pub struct ScanOptions {
     /// The repository root (or the folder scanned from): report and fingerprint paths are
     /// relative to it, whatever folder picklegate runs in.
     pub root: Option<PathBuf>,
+    /// Follow references to other files (loader paths, checkpoint indexes, auto_map).
+    pub follow_references: bool,
 }
 
 /// An `[[allow]]` entry as the scan applies it.
@@ -61,6 +63,7 @@ impl Default for ScanOptions {
             max_file_size: 0,
             policy: Policy::default(),
             root: None,
+            follow_references: true,
         }
     }
 }
@@ -92,6 +95,10 @@ pub struct FileReport {
     /// One line: "on load: starts a process: os.system('…'); …".
     #[serde(default)]
     pub on_load: Option<String>,
+    /// The file another scanned file reaches this one from (a loader's constant path, a
+    /// checkpoint index), when it was scanned for that reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached_from: Option<String>,
     /// Why the file could not be read, when it could not.
     pub error: Option<String>,
 }
@@ -137,6 +144,7 @@ impl FileReport {
             allowed: Vec::new(),
             behaviours: Vec::new(),
             on_load: None,
+            reached_from: None,
             error: None,
         }
     }
@@ -193,6 +201,9 @@ pub fn scan(candidates: &[Candidate], options: &ScanOptions, progress: &(dyn Fn(
         Err(_) => work(),
     };
     files.sort_by(|a, b| a.path.cmp(&b.path));
+    if options.follow_references {
+        crate::crossfile::follow(&mut files, options);
+    }
     for file in &mut files {
         suppress::fingerprint::assign(file);
     }
@@ -332,6 +343,7 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
         allowed: analysis.allowed,
         on_load: crate::analyze::behaviours::summary(&behaviours),
         behaviours,
+        reached_from: None,
         error: None,
     })
 }
@@ -407,6 +419,7 @@ fn too_large(candidate: &Candidate, root: Option<&Path>, size: u64, cap: u64) ->
         allowed: Vec::new(),
         behaviours: Vec::new(),
         on_load: None,
+        reached_from: None,
         error: None,
     }
 }
@@ -425,6 +438,7 @@ fn unreadable(candidate: &Candidate, root: Option<&Path>, error: String) -> File
         allowed: Vec::new(),
         behaviours: Vec::new(),
         on_load: None,
+        reached_from: None,
         error: Some(error),
     }
 }

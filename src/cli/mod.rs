@@ -220,6 +220,7 @@ fn prepare(select: &SelectArgs) -> Result<Setup> {
             report_unused: select.diff_base.is_none() && !select.staged,
         },
         root: Some(root.clone()),
+        follow_references: true,
     };
     let walk_options = WalkOptions {
         include: config.include.iter().chain(&select.include).cloned().collect(),

@@ -46,6 +46,9 @@ pub fn render(outcome: &ScanOutcome, style: &Style) -> String {
         if let Some(error) = &file.error {
             let _ = writeln!(out, "  could not read the file: {error}");
         }
+        if let Some(from) = &file.reached_from {
+            let _ = writeln!(out, "  scanned because `{from}` loads it");
+        }
         if let Some(on_load) = &file.on_load {
             let _ = writeln!(out, "  {}", style.paint("1", on_load));
         }

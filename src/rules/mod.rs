@@ -11,6 +11,7 @@ mod archive_anomaly;
 pub mod arguments;
 mod code_object;
 mod computed_global;
+pub(crate) mod cross_file_reference;
 mod dangerous_call;
 mod dangerous_import;
 mod global_tampering;
@@ -24,6 +25,7 @@ mod not_a_model;
 mod obfuscated_call;
 mod parser_divergence;
 mod protocol_anomaly;
+pub(crate) mod remote_code;
 mod resource_expansion;
 mod suspicious_argument;
 mod suspicious_name;
@@ -83,6 +85,8 @@ pub const ALL: &[&RuleMeta] = &[
     &not_a_model::META,
     &lfs_pointer::META,
     &torchscript_code::META,
+    &cross_file_reference::META,
+    &remote_code::META,
 ];
 
 pub fn find(id: &str) -> Option<&'static RuleMeta> {

@@ -80,11 +80,11 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
                     inner,
                 )
             }
-            Some(Value::Str(path)) => (
+            Some(input) if referenced_path(input).is_some() => (
                 danger.severity.max(Severity::High),
                 format!(
                     "loading this file loads another file, {:?}, with {}",
-                    &**path,
+                    referenced_path(input).unwrap_or_default(),
                     target_path(kept)
                 ),
                 Vec::new(),
@@ -99,6 +99,7 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
             ),
         };
         let mut finding = cx.finding(&META, severity, Confidence::High, message, offset, opcode);
+        finding.reference = input.and_then(referenced_path);
         finding.call = Some(call);
         finding.target = Some(target_path(kept));
         finding.category = Some(danger.category.id.clone());
@@ -110,6 +111,25 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
         ));
         out.push(finding);
         out.extend(inner);
+    }
+}
+
+/// The file a loader's input names: a constant path, or `open(<constant path>, …)`.
+fn referenced_path(input: &Value<'_>) -> Option<String> {
+    match input {
+        Value::Str(path) => Some(path.to_string()),
+        Value::Call(call) => {
+            let target = call.target.as_ref()?;
+            let opener = matches!(
+                target.path().as_str(),
+                "builtins.open" | "io.open" | "codecs.open" | "gzip.open" | "bz2.open" | "lzma.open" | "io.FileIO"
+            );
+            match call.args.items()?.first().map(settle) {
+                Some(Value::Str(path)) if opener => Some(path.to_string()),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 

@@ -146,3 +146,172 @@ fn behaviours_per_category_in_json_and_sarif() {
     assert_eq!(clean["files"][0]["behaviours"], serde_json::json!([]));
     assert!(clean["files"][0]["on_load"].is_null());
 }
+
+/// A temporary git repository holding a copy of `fixtures/repos/<tree>`.
+fn repo_with(tree: &str) -> crate::common::Repo {
+    let repo = crate::common::Repo::new();
+    let source = crate::common::root().join("fixtures/repos").join(tree);
+    for entry in walk(&source) {
+        let rel = entry
+            .strip_prefix(&source)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        repo.put(&rel, &std::fs::read(&entry).unwrap());
+    }
+    repo
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn scan_in(repo: &crate::common::Repo, args: &[&str]) -> Value {
+    let output = picklegate()
+        .current_dir(repo.path())
+        .args(["scan", "--quiet", "--format", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn file<'r>(report: &'r Value, path: &str) -> &'r Value {
+    report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["repo_path"] == path)
+        .unwrap_or_else(|| panic!("{path} not in {report:#}"))
+}
+
+fn findings_of<'r>(file: &'r Value, rule: &str) -> Vec<&'r Value> {
+    file["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == rule)
+        .collect()
+}
+
+#[test]
+fn a_benign_looking_pickle_that_loads_a_payload_is_reported_with_the_chain() {
+    let repo = repo_with("crossref");
+    // Only the outer file is named: the scan still reaches the payload.
+    let report = scan_in(&repo, &["model.pkl"]);
+    let inner = file(&report, "extra/cfg.bin");
+    assert_eq!(inner["verdict"], "malicious");
+    assert_eq!(inner["reached_from"], "model.pkl");
+    let chain = findings_of(file(&report, "model.pkl"), "cross-file-reference");
+    assert_eq!(chain.len(), 1);
+    assert_eq!(chain[0]["severity"], "critical");
+    let message = chain[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("loads `extra/cfg.bin` (torch.load at byte"),
+        "{message}"
+    );
+    assert!(
+        message.contains("which is malicious: loading this file calls os.system('true')"),
+        "{message}"
+    );
+
+    let loader = scan_in(&repo, &["loader.pkl"]);
+    let missing = findings_of(file(&loader, "loader.pkl"), "cross-file-reference");
+    assert_eq!(missing[0]["severity"], "medium");
+    assert!(
+        missing[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`missing.pkl` (pickle.load at byte"),
+        "{missing:?}"
+    );
+}
+
+#[test]
+fn references_outside_the_repository_are_reported_and_never_read() {
+    let repo = crate::common::Repo::new();
+    repo.put("m.pkl", b"ctorch\nload\n(S'../../../../etc/passwd'\ntR.");
+    repo.put("n.pkl", b"ctorch\nload\n(S'/etc/passwd'\ntR.");
+    let report = scan_in(&repo, &["."]);
+    assert_eq!(
+        report["files"].as_array().unwrap().len(),
+        2,
+        "nothing outside was scanned"
+    );
+    for path in ["m.pkl", "n.pkl"] {
+        let chain = findings_of(file(&report, path), "cross-file-reference");
+        assert!(
+            chain[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("outside the repository: it was not read"),
+            "{chain:?}"
+        );
+    }
+}
+
+#[test]
+fn a_sharded_checkpoint_index_with_a_smuggled_shard_is_reported() {
+    let repo = repo_with("sharded");
+    let report = scan_in(&repo, &["."]);
+    let smuggled = file(&report, "extra_weights.cache");
+    assert_eq!(
+        smuggled["verdict"], "malicious",
+        "scanned although .cache is no model extension"
+    );
+    assert_eq!(smuggled["reached_from"], "pytorch_model.bin.index.json");
+    let index = file(&report, "pytorch_model.bin.index.json");
+    assert_eq!(index["format"], "shard-index");
+    assert_eq!(index["verdict"], "malicious");
+    let messages: Vec<&str> = findings_of(index, "cross-file-reference")
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m
+            .contains("lists `extra_weights.cache` as a shard, outside the series `pytorch_model-NNNNN-of-00002.bin`")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`pytorch_model-00003-of-00002.bin`") && m.contains("not in the repository")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`extra_weights.cache`") && m.contains("which is malicious")),
+        "{messages:#?}"
+    );
+    assert_eq!(file(&report, "pytorch_model-00001-of-00002.bin")["verdict"], "clean");
+}
+
+#[test]
+fn auto_map_modules_are_reported_as_code_that_runs_on_load() {
+    let repo = repo_with("remote_code");
+    let report = scan_in(&repo, &["."]);
+    let config = file(&report, "config.json");
+    assert_eq!(config["format"], "hf-config");
+    let messages: Vec<&str> = findings_of(config, "remote-code")
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(messages
+        .iter()
+        .any(|m| m.contains("`modeling_x.py`, in this repository")));
+    assert!(messages
+        .iter()
+        .any(|m| m.contains("`configuration_x.py`, which is not in the repository")));
+    assert_eq!(config["verdict"], "suspicious");
+}

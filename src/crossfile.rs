@@ -1,0 +1,446 @@
+//! Files that scanned files reach: loader calls on constant paths, the shards a checkpoint
+//! index lists, the Python modules a Hugging Face `config.json` maps. References are resolved
+//! inside the repository, what they reach is scanned whatever its name, and the chain is
+//! reported on the file that reaches it. With `scan.rs`, the only module that reads files.
+
+use crate::model::{Finding, Severity, Verdict};
+use crate::rules::cross_file_reference::{self, Reached};
+use crate::rules::remote_code;
+use crate::scan::{scan_candidate, FileReport, ScanOptions};
+use crate::walk::{Candidate, Source};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::{Component, Path, PathBuf};
+
+/// Files scanned because something reached them, per scan.
+const MAX_FOLLOWED: usize = 256;
+/// References followed from a file the user named, through files reached that way.
+const MAX_DEPTH: usize = 4;
+/// Indexes and configurations larger than this are not read.
+const MAX_METADATA: u64 = 16 << 20;
+
+/// Follows every reference of `files` (sorted by path on return).
+pub fn follow(files: &mut Vec<FileReport>, options: &ScanOptions) {
+    let root = options
+        .root
+        .clone()
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default();
+    let mut known: HashMap<PathBuf, usize> = HashMap::new();
+    for (i, file) in files.iter().enumerate() {
+        if let Ok(path) = std::fs::canonicalize(&file.path) {
+            known.insert(path, i);
+        }
+    }
+    let mut queue: VecDeque<(usize, usize)> = (0..files.len()).map(|i| (i, 0)).collect();
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut followed = 0;
+    while let Some((i, depth)) = queue.pop_front() {
+        let Ok(path) = std::fs::canonicalize(&files[i].path) else {
+            continue;
+        };
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+        let references: Vec<(String, String)> = files[i]
+            .findings
+            .iter()
+            .filter_map(|f| Some((f.reference.clone()?, via(f))))
+            .collect();
+        let mut chain = Vec::new();
+        for (reference, via) in references {
+            let reached = match resolve(&reference, &base, &root) {
+                Resolved::Outside => Target::Outside,
+                Resolved::Missing => Target::Missing,
+                Resolved::Found(target) => match reach(
+                    files,
+                    &mut known,
+                    &target,
+                    &files[i].repo_path.clone(),
+                    depth,
+                    &mut followed,
+                    options,
+                    &mut queue,
+                ) {
+                    Some(j) => Target::Report(j),
+                    None => continue,
+                },
+            };
+            chain.push(chain_finding(files, &reference, &via, reached));
+        }
+        files[i].findings.extend(chain);
+        if dirs.insert(base.clone()) && base.starts_with(&root) {
+            directory_metadata(
+                files,
+                &mut known,
+                &base,
+                &root,
+                depth,
+                &mut followed,
+                options,
+                &mut queue,
+            );
+        }
+    }
+    for file in files.iter_mut() {
+        file.verdict = Verdict::from_findings(&file.findings, file.incomplete || file.error.is_some());
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+}
+
+enum Resolved {
+    Found(PathBuf),
+    Missing,
+    Outside,
+}
+
+enum Target {
+    Report(usize),
+    Missing,
+    Outside,
+}
+
+/// A reference as the loading process would open it: relative to the referencing file's folder
+/// or to the repository root (the usual working folder). Never outside the repository.
+fn resolve(reference: &str, base: &Path, root: &Path) -> Resolved {
+    let relative = Path::new(reference);
+    if relative.is_absolute() || reference.starts_with('~') || reference.contains("://") {
+        return Resolved::Outside;
+    }
+    let mut escaped = false;
+    for dir in [base, root] {
+        let candidate = dir.join(relative);
+        if let Ok(found) = std::fs::canonicalize(&candidate) {
+            if !found.starts_with(root) {
+                escaped = true;
+                continue;
+            }
+            if found.is_file() {
+                return Resolved::Found(found);
+            }
+        } else if normalized_escapes(&candidate, root) {
+            escaped = true;
+        }
+    }
+    if escaped {
+        Resolved::Outside
+    } else {
+        Resolved::Missing
+    }
+}
+
+/// Whether a path that does not exist would still leave the root (`../..`).
+fn normalized_escapes(path: &Path, root: &Path) -> bool {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    !out.starts_with(root)
+}
+
+/// The report of `target`, scanning it first if nobody has.
+#[allow(clippy::too_many_arguments)]
+fn reach(
+    files: &mut Vec<FileReport>,
+    known: &mut HashMap<PathBuf, usize>,
+    target: &Path,
+    from: &str,
+    depth: usize,
+    followed: &mut usize,
+    options: &ScanOptions,
+    queue: &mut VecDeque<(usize, usize)>,
+) -> Option<usize> {
+    if let Some(&j) = known.get(target) {
+        return Some(j);
+    }
+    if depth >= MAX_DEPTH || *followed >= MAX_FOLLOWED {
+        return None;
+    }
+    *followed += 1;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let shown = target.strip_prefix(&cwd).unwrap_or(target);
+    let candidate = Candidate {
+        display: crate::walk::display(shown),
+        source: Source::File(target.to_path_buf()),
+        sniff_only: false,
+    };
+    let mut report = scan_candidate(&candidate, options)?;
+    report.reached_from = Some(from.to_string());
+    files.push(report);
+    let j = files.len() - 1;
+    known.insert(target.to_path_buf(), j);
+    queue.push_back((j, depth + 1));
+    Some(j)
+}
+
+fn via(finding: &Finding) -> String {
+    let loader = finding.target.as_deref().unwrap_or("a loader");
+    match (&finding.location.member, finding.location.offset) {
+        (Some(m), Some(o)) => format!("{loader} at byte {o} of {m}"),
+        (None, Some(o)) => format!("{loader} at byte {o}"),
+        _ => loader.to_string(),
+    }
+}
+
+fn chain_finding(files: &[FileReport], reference: &str, via: &str, target: Target) -> Finding {
+    match target {
+        Target::Outside => cross_file_reference::finding(reference, via, Reached::Outside),
+        Target::Missing => cross_file_reference::finding(reference, via, Reached::Missing),
+        Target::Report(j) => {
+            let reached = &files[j];
+            let worst = reached.findings.iter().max_by_key(|f| f.severity);
+            cross_file_reference::finding(
+                reference,
+                via,
+                Reached::Scanned {
+                    path: &reached.repo_path,
+                    worst: worst.map(|f| f.severity),
+                    what: worst
+                        .filter(|f| f.severity >= Severity::Medium)
+                        .map(|f| f.message.as_str()),
+                    incomplete: reached.incomplete || reached.error.is_some(),
+                },
+            )
+        }
+    }
+}
+
+/// Checkpoint indexes and Hugging Face configurations in a folder that holds scanned models.
+#[allow(clippy::too_many_arguments)]
+fn directory_metadata(
+    files: &mut Vec<FileReport>,
+    known: &mut HashMap<PathBuf, usize>,
+    dir: &Path,
+    root: &Path,
+    depth: usize,
+    followed: &mut usize,
+    options: &ScanOptions,
+    queue: &mut VecDeque<(usize, usize)>,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut names: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name.ends_with(".index.json") || name == "config.json"
+        })
+        .collect();
+    names.sort();
+    for path in names {
+        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        if !meta.is_file() || meta.len() > MAX_METADATA || known.contains_key(&path) {
+            continue;
+        }
+        let Ok(json) = std::fs::read(&path).map(|b| serde_json::from_slice::<serde_json::Value>(&b)) else {
+            continue;
+        };
+        let Ok(json) = json else { continue };
+        let repo_path = relative(&path, root);
+        let findings = if repo_path.ends_with(".index.json") {
+            shard_index(
+                files, known, &json, &repo_path, dir, root, depth, followed, options, queue,
+            )
+        } else {
+            auto_map(&json, &repo_path, dir)
+        };
+        if findings.is_empty() {
+            continue;
+        }
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let mut report = FileReport {
+            path: crate::walk::display(path.strip_prefix(&cwd).unwrap_or(&path)),
+            repo_path,
+            sha256: None,
+            size: meta.len(),
+            format: if path.ends_with("config.json") {
+                "hf-config"
+            } else {
+                "shard-index"
+            }
+            .into(),
+            verdict: Verdict::Clean,
+            incomplete: false,
+            findings,
+            frameworks: Vec::new(),
+            allowed: Vec::new(),
+            behaviours: Vec::new(),
+            on_load: None,
+            reached_from: None,
+            error: None,
+        };
+        report.verdict = Verdict::from_findings(&report.findings, false);
+        known.insert(path, files.len());
+        files.push(report);
+    }
+}
+
+/// `weight_map` of a sharded checkpoint index: every shard is scanned; missing ones and ones
+/// outside the numbered series are reported.
+#[allow(clippy::too_many_arguments)]
+fn shard_index(
+    files: &mut Vec<FileReport>,
+    known: &mut HashMap<PathBuf, usize>,
+    json: &serde_json::Value,
+    index: &str,
+    dir: &Path,
+    root: &Path,
+    depth: usize,
+    followed: &mut usize,
+    options: &ScanOptions,
+    queue: &mut VecDeque<(usize, usize)>,
+) -> Vec<Finding> {
+    let Some(map) = json.get("weight_map").and_then(|m| m.as_object()) else {
+        return Vec::new();
+    };
+    let shards: BTreeSet<&str> = map.values().filter_map(|v| v.as_str()).collect();
+    let series = series_of(&shards);
+    let mut out = Vec::new();
+    for shard in &shards {
+        let via = format!("listed in {index}");
+        let target = match resolve(shard, dir, root) {
+            Resolved::Outside => Target::Outside,
+            Resolved::Missing => Target::Missing,
+            Resolved::Found(path) => match reach(files, known, &path, index, depth, followed, options, queue) {
+                Some(j) => Target::Report(j),
+                None => continue,
+            },
+        };
+        let finding = chain_finding(files, shard, &via, target);
+        if finding.severity > Severity::Info {
+            out.push(finding);
+        }
+        if let Some((prefix, total, ext)) = &series {
+            if !in_series(shard, prefix, *total, ext) {
+                out.push(cross_file_reference::off_series(
+                    index,
+                    shard,
+                    &format!("{prefix}-NNNNN-of-{total:05}.{ext}"),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The `<prefix>-NNNNN-of-MMMMM.<ext>` series most shards follow.
+fn series_of(shards: &BTreeSet<&str>) -> Option<(String, u32, String)> {
+    let mut counts: HashMap<(String, u32, String), usize> = HashMap::new();
+    for shard in shards {
+        if let Some((prefix, _, total, ext)) = parse_shard(shard) {
+            *counts.entry((prefix, total, ext)).or_default() += 1;
+        }
+    }
+    counts.into_iter().max_by_key(|(k, n)| (*n, k.clone())).map(|(k, _)| k)
+}
+
+fn parse_shard(name: &str) -> Option<(String, u32, u32, String)> {
+    let (stem, ext) = name.rsplit_once('.')?;
+    let (rest, total) = stem.rsplit_once("-of-")?;
+    let (prefix, number) = rest.rsplit_once('-')?;
+    let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(number) || !digits(total) {
+        return None;
+    }
+    Some((
+        prefix.to_string(),
+        number.parse().ok()?,
+        total.parse().ok()?,
+        ext.to_string(),
+    ))
+}
+
+fn in_series(shard: &str, prefix: &str, total: u32, ext: &str) -> bool {
+    parse_shard(shard).is_some_and(|(p, n, t, e)| p == prefix && t == total && e == ext && (1..=total).contains(&n))
+}
+
+/// `auto_map` of a Hugging Face configuration: one finding per Python module it names.
+fn auto_map(json: &serde_json::Value, config: &str, dir: &Path) -> Vec<Finding> {
+    let Some(map) = json.get("auto_map").and_then(|m| m.as_object()) else {
+        return Vec::new();
+    };
+    let mut references: BTreeSet<String> = BTreeSet::new();
+    for value in map.values() {
+        match value {
+            serde_json::Value::String(s) => {
+                references.insert(s.clone());
+            }
+            serde_json::Value::Array(items) => {
+                references.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string)));
+            }
+            _ => {}
+        }
+    }
+    let mut seen_modules: BTreeSet<(Option<String>, String)> = BTreeSet::new();
+    let mut out = Vec::new();
+    for reference in references {
+        let (hub_repo, dotted) = match reference.split_once("--") {
+            Some((repo, rest)) => (Some(repo.to_string()), rest.to_string()),
+            None => (None, reference.clone()),
+        };
+        let Some((module, class)) = dotted.rsplit_once('.') else {
+            continue;
+        };
+        if !seen_modules.insert((hub_repo.clone(), module.to_string())) {
+            continue;
+        }
+        let module_file = format!("{}.py", module.replace('.', "/"));
+        let present = hub_repo.is_none() && dir.join(&module_file).is_file();
+        out.push(remote_code::finding(
+            config,
+            &module_file,
+            class,
+            present,
+            hub_repo.as_deref(),
+        ));
+    }
+    out
+}
+
+fn relative(path: &Path, root: &Path) -> String {
+    let shown = path.strip_prefix(root).unwrap_or(path);
+    shown
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_series() {
+        let shards: BTreeSet<&str> = [
+            "pytorch_model-00001-of-00002.bin",
+            "pytorch_model-00002-of-00002.bin",
+            "extra.pkl",
+        ]
+        .into_iter()
+        .collect();
+        let (prefix, total, ext) = series_of(&shards).unwrap();
+        assert_eq!((prefix.as_str(), total, ext.as_str()), ("pytorch_model", 2, "bin"));
+        assert!(in_series("pytorch_model-00002-of-00002.bin", &prefix, total, &ext));
+        assert!(!in_series("pytorch_model-00003-of-00002.bin", &prefix, total, &ext));
+        assert!(!in_series("extra.pkl", &prefix, total, &ext));
+    }
+
+    #[test]
+    fn references_never_leave_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::write(root.join("a.bin"), b"x").unwrap();
+        assert!(matches!(resolve("a.bin", &root, &root), Resolved::Found(_)));
+        assert!(matches!(resolve("b.bin", &root, &root), Resolved::Missing));
+        assert!(matches!(resolve("/etc/passwd", &root, &root), Resolved::Outside));
+        assert!(matches!(resolve("../../etc/passwd", &root, &root), Resolved::Outside));
+        assert!(matches!(
+            resolve("https://example.com/x", &root, &root),
+            Resolved::Outside
+        ));
+    }
+}
