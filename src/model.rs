@@ -128,6 +128,9 @@ pub struct Finding {
     /// the scan follows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// Which ways of loading the file run it (high and critical findings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loader_path: Option<String>,
     /// `picklegate/v1` fingerprint of the alert this finding belongs to (one alert per rule,
     /// file and member); set by the scan, which knows the file's path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,6 +180,7 @@ impl Finding {
             occurrences: 1,
             excerpt: None,
             reference: None,
+            loader_path: None,
             fingerprint: None,
             suppression: None,
         }

@@ -8,6 +8,7 @@ pub mod behaviours;
 mod containers;
 mod context;
 pub mod facts;
+pub mod loaders;
 pub mod program;
 
 use crate::formats::pickle::{run_stream, run_stream_without_inline_arrays, DivergenceKind, Limits, Value};
@@ -138,6 +139,7 @@ pub fn analyze_named(bytes: &[u8], file_name: Option<&str>, options: &AnalyzeOpt
     let frameworks: Vec<String> = session.frameworks.keys().cloned().collect();
     let mut findings = session.findings;
     context::explain(&mut findings, &session.frameworks);
+    loaders::annotate(&mut findings, &format);
     finish(Analysis {
         format,
         findings,

@@ -249,6 +249,9 @@ fn result(alert: &Alert<'_>, rule_index: usize, file_index: usize, member_index:
     if let Some(excerpt) = alert.excerpt() {
         properties.insert("picklegate/decompiled".into(), json!(excerpt));
     }
+    if let Some(path) = alert.findings.iter().find_map(|f| f.loader_path.as_deref()) {
+        properties.insert("picklegate/loader-path".into(), json!(path));
+    }
     if let Some(on_load) = &file.on_load {
         properties.insert("picklegate/on-load".into(), json!(on_load));
     }

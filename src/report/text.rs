@@ -79,6 +79,9 @@ pub fn render(outcome: &ScanOutcome, style: &Style) -> String {
             for link in &finding.chain {
                 let _ = writeln!(out, "           via {link}");
             }
+            if let Some(path) = &finding.loader_path {
+                let _ = writeln!(out, "           loaded by: {path}");
+            }
             if let Some(excerpt) = &finding.excerpt {
                 for line in excerpt.lines() {
                     let _ = writeln!(out, "           | {line}");

@@ -315,3 +315,24 @@ fn auto_map_modules_are_reported_as_code_that_runs_on_load() {
         .any(|m| m.contains("`configuration_x.py`, which is not in the repository")));
     assert_eq!(config["verdict"], "suspicious");
 }
+
+#[test]
+fn payloads_say_which_loader_path_runs_them() {
+    let report = scan_json(&[
+        "fixtures/containers/torch/payload_data_pkl.pt",
+        "fixtures/containers/torch/extra_pickle_member.pt",
+    ]);
+    let path_of = |file: &str| {
+        report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"].as_str().unwrap().ends_with(file))
+            .unwrap()["findings"][0]["loader_path"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(path_of("payload_data_pkl.pt").contains("retries with weights_only=False"));
+    assert!(path_of("extra_pickle_member.pt").contains("torch.load never reads `archive/extra.pkl`"));
+}
