@@ -228,7 +228,30 @@ impl Session<'_> {
             }
             self.zip_member(data, entry, &label, depth);
         }
+        if let (Some(prefix), "torch-zip" | "torchscript") = (torch_prefix, format) {
+            self.check_storage_records(&archive, member, prefix);
+        }
         format.into()
+    }
+
+    /// Every storage `<prefix>data.pkl` declares fits in its `<prefix>data/<key>` record.
+    fn check_storage_records(&mut self, archive: &zip::Archive, member: Option<&str>, prefix: &str) {
+        let pickle = child(member, &format!("{prefix}data.pkl"));
+        let sizes: std::collections::HashMap<&str, u64> =
+            archive.entries.iter().map(|e| (e.name.as_str(), e.size)).collect();
+        let mut found = Vec::new();
+        for (declared_in, storage) in &self.storages {
+            if declared_in.as_deref() != Some(pickle.as_str()) || storage.itemsize == 0 {
+                continue;
+            }
+            let record = format!("{prefix}data/{}", storage.key);
+            if let Some(&size) = sizes.get(record.as_str()) {
+                if u128::from(storage.numel) * u128::from(storage.itemsize) > u128::from(size) {
+                    found.push(rules::oversized_storage_finding(Some(&pickle), storage, &record, size));
+                }
+            }
+        }
+        self.findings.extend(found.into_iter().take(16));
     }
 
     fn zip_member(&mut self, data: &[u8], entry: &zip::Entry, label: &str, depth: usize) {

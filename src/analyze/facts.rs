@@ -45,6 +45,10 @@ pub struct Facts<'a, 'k> {
     pub unresolved_calls: Vec<Rc<Call<'a>>>,
     /// A cap on kept records was reached: the stream was not fully analysed.
     pub overflowed: bool,
+    /// Storages the stream declares through persistent_load (PyTorch archives).
+    pub storages: Vec<StorageDecl>,
+    /// Tensor views that reach past the storage they are built on.
+    pub overreaching_views: Vec<OverreachingView>,
     last_target: Option<Target>,
 }
 
@@ -63,6 +67,8 @@ impl<'a, 'k> Facts<'a, 'k> {
             result: None,
             unresolved_calls: Vec::new(),
             overflowed: false,
+            storages: Vec::new(),
+            overreaching_views: Vec::new(),
             last_target: None,
         }
     }
@@ -124,6 +130,18 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
     }
 
     fn on_call(&mut self, call: &Rc<Call<'a>>) {
+        if call.kind == CallKind::PersistentLoad {
+            if let Some(storage) = storage_decl(call) {
+                if self.storages.len() < MAX_KEPT_DANGEROUS {
+                    self.storages.push(storage);
+                }
+            }
+        }
+        if let Some(view) = overreaching_view(call) {
+            if self.overreaching_views.len() < MAX_KEPT {
+                self.overreaching_views.push(view);
+            }
+        }
         let target = match (&call.target, call.kind) {
             (Some(t), _) => Some(t.clone()),
             (None, CallKind::Method(method)) => match semantics::resolve(&call.callee) {
@@ -193,4 +211,107 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
             });
         }
     }
+}
+
+/// A storage a PyTorch pickle declares: `persistent_load(('storage', <type>, key, location, numel))`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageDecl {
+    pub offset: usize,
+    pub key: String,
+    pub numel: u64,
+    /// The storage type (`torch.FloatStorage`).
+    pub class: String,
+    /// Bytes per element, from the storage type (0: unknown type).
+    pub itemsize: u64,
+}
+
+/// `_rebuild_tensor_v2(storage, offset, size, stride, …)` whose last element lies past the
+/// storage's `numel`: an out-of-bounds view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverreachingView {
+    pub offset: usize,
+    pub key: String,
+    /// Elements the view needs (storage offset + extent).
+    pub needed: u128,
+    pub numel: u64,
+}
+
+fn storage_decl(call: &Call<'_>) -> Option<StorageDecl> {
+    let pid = match call.args.items()?.first()? {
+        Value::Tuple(t) => t.clone(),
+        _ => return None,
+    };
+    let items = &pid.items;
+    if items.len() < 5 || items[0].as_str() != Some("storage") {
+        return None;
+    }
+    let (class, itemsize) = match &items[1] {
+        Value::Global(g) => (g.path(), element_size(&g.name)),
+        _ => (String::new(), 0),
+    };
+    let key = items[2].as_str()?.to_string();
+    let Value::Int(numel) = items[4] else { return None };
+    Some(StorageDecl {
+        offset: call.offset,
+        key,
+        numel: u64::try_from(numel).ok()?,
+        class,
+        itemsize,
+    })
+}
+
+/// Bytes per element of a storage class (`FloatStorage`…; `UntypedStorage` counts bytes).
+fn element_size(class: &str) -> u64 {
+    match class.trim_end_matches("Storage") {
+        "Double" | "Long" | "ComplexFloat" => 8,
+        "ComplexDouble" => 16,
+        "Float" | "Int" | "QInt32" => 4,
+        "Half" | "BFloat16" | "Short" => 2,
+        "Char" | "Byte" | "Bool" | "QInt8" | "QUInt8" | "QUInt4x2" | "QUInt2x4" | "Untyped" => 1,
+        _ => 0,
+    }
+}
+
+fn overreaching_view(call: &Call<'_>) -> Option<OverreachingView> {
+    let target = call.target.as_ref()?;
+    if &*target.module != "torch._utils" || !matches!(&*target.name, "_rebuild_tensor_v2" | "_rebuild_tensor") {
+        return None;
+    }
+    let args = call.args.items()?;
+    let Value::Call(storage_call) = args.first()? else {
+        return None;
+    };
+    if storage_call.kind != CallKind::PersistentLoad {
+        return None;
+    }
+    let storage = storage_decl(storage_call)?;
+    let Value::Int(start) = args.get(1)? else { return None };
+    let ints = |v: &Value<'_>| -> Option<Vec<i64>> {
+        v.items()?
+            .iter()
+            .map(|i| match i {
+                Value::Int(n) => Some(*n),
+                _ => None,
+            })
+            .collect()
+    };
+    let size = ints(args.get(2)?)?;
+    let stride = ints(args.get(3)?)?;
+    if size.len() != stride.len() || size.contains(&0) {
+        return None;
+    }
+    let mut needed: i128 = i128::from(*start) + 1;
+    for (n, s) in size.iter().zip(&stride) {
+        needed += (i128::from(*n) - 1) * i128::from(*s);
+    }
+    let negative = *start < 0 || size.iter().chain(&stride).any(|v| *v < 0);
+    if !negative && needed <= i128::from(storage.numel) {
+        return None;
+    }
+    Some(OverreachingView {
+        offset: call.offset,
+        key: storage.key,
+        needed: u128::try_from(needed.max(0)).unwrap_or(0),
+        numel: storage.numel,
+    })
 }

@@ -192,6 +192,8 @@ pub(crate) struct Session<'o> {
     pub allowed: std::collections::BTreeSet<String>,
     /// Decompiled streams, when asked for.
     pub programs: Option<Vec<program::Program>>,
+    /// Storages PyTorch pickles declared, by the member they were declared in.
+    pub storages: Vec<(Option<String>, facts::StorageDecl)>,
     /// Embedded pickles that may still be analysed in this file (shared by nested sessions).
     pub nested_budget: std::rc::Rc<std::cell::Cell<usize>>,
 }
@@ -213,6 +215,7 @@ impl<'o> Session<'o> {
             frameworks: Default::default(),
             allowed: Default::default(),
             programs: None,
+            storages: Vec::new(),
             nested_budget: std::rc::Rc::new(std::cell::Cell::new(MAX_NESTED_ANALYSES)),
         }
     }
@@ -369,6 +372,8 @@ impl Session<'_> {
             *self.frameworks.entry(framework.clone()).or_default() += count;
         }
         self.allowed.extend(facts.allow_hits.iter().cloned());
+        self.storages
+            .extend(facts.storages.iter().map(|s| (member.map(str::to_string), s.clone())));
         self.findings.append(&mut nested_findings);
         step
     }

@@ -414,15 +414,32 @@ fn shown(path: &Path, root: &Path) -> String {
 }
 
 /// The folder report paths are relative to: the repository holding the first scanned path,
-/// else the working folder.
+/// else the working folder (or the scanned folder, when it lies outside the working folder).
 fn scan_root(paths: &[PathBuf]) -> PathBuf {
     let start = paths.first().map(PathBuf::as_path).unwrap_or(Path::new("."));
-    git::open(start)
+    if let Some(root) = git::open(start)
         .ok()
-        .and_then(|repo| repo.workdir().map(Path::to_path_buf))
-        .or_else(|| std::env::current_dir().ok())
-        .and_then(|p| std::fs::canonicalize(p).ok())
-        .unwrap_or_default()
+        .and_then(|repo| repo.workdir().and_then(|w| std::fs::canonicalize(w).ok()))
+    {
+        return root;
+    }
+    // Outside a repository: the working folder, unless the scan is of a folder elsewhere.
+    let cwd = std::env::current_dir()
+        .and_then(std::fs::canonicalize)
+        .unwrap_or_default();
+    let Ok(start) = std::fs::canonicalize(start) else {
+        return cwd;
+    };
+    let folder = if start.is_dir() {
+        start
+    } else {
+        start.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    if folder.starts_with(&cwd) {
+        cwd
+    } else {
+        folder
+    }
 }
 
 fn candidates(args: &SelectArgs, walk_options: &WalkOptions) -> Result<Vec<Candidate>> {

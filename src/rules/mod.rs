@@ -14,6 +14,7 @@ mod computed_global;
 pub(crate) mod cross_file_reference;
 mod dangerous_call;
 mod dangerous_import;
+pub(crate) mod forged_tensor;
 mod global_tampering;
 pub(crate) mod lfs_pointer;
 mod limit_exceeded;
@@ -87,6 +88,7 @@ pub const ALL: &[&RuleMeta] = &[
     &torchscript_code::META,
     &cross_file_reference::META,
     &remote_code::META,
+    &forged_tensor::META,
 ];
 
 pub fn find(id: &str) -> Option<&'static RuleMeta> {
@@ -123,6 +125,7 @@ impl StreamContext<'_, '_, '_> {
 }
 
 pub use archive_anomaly::finding as archive_anomaly_finding;
+pub use forged_tensor::oversized_storage as oversized_storage_finding;
 pub use lfs_pointer::finding as lfs_pointer_finding;
 pub use limit_exceeded::finding as limit_exceeded_finding;
 pub use malformed_container::finding as malformed_container_finding;
@@ -149,6 +152,7 @@ pub fn check_stream(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     malformed_pickle::check(cx, out);
     limit_exceeded::check(cx, out);
     resource_expansion::check(cx, out);
+    forged_tensor::check(cx, out);
 }
 
 /// Whether a lookup call (getattr, import_module…) resolved to a callable the allowlist covers:
