@@ -269,6 +269,7 @@ fn directory_metadata(
             allowed: Vec::new(),
             behaviours: Vec::new(),
             on_load: None,
+            load_estimate: Default::default(),
             reached_from: None,
             error: None,
         };

@@ -95,6 +95,9 @@ pub struct FileReport {
     /// One line: "on load: starts a process: os.system('…'); …".
     #[serde(default)]
     pub on_load: Option<String>,
+    /// What loading the file would cost, predicted without loading it.
+    #[serde(default)]
+    pub load_estimate: crate::analyze::LoadEstimate,
     /// The file another scanned file reaches this one from (a loader's constant path, a
     /// checkpoint index), when it was scanned for that reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,6 +147,7 @@ impl FileReport {
             allowed: Vec::new(),
             behaviours: Vec::new(),
             on_load: None,
+            load_estimate: Default::default(),
             reached_from: None,
             error: None,
         }
@@ -342,6 +346,7 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
         frameworks: analysis.frameworks,
         allowed: analysis.allowed,
         on_load: crate::analyze::behaviours::summary(&behaviours),
+        load_estimate: analysis.estimate.clone(),
         behaviours,
         reached_from: None,
         error: None,
@@ -419,6 +424,7 @@ fn too_large(candidate: &Candidate, root: Option<&Path>, size: u64, cap: u64) ->
         allowed: Vec::new(),
         behaviours: Vec::new(),
         on_load: None,
+        load_estimate: Default::default(),
         reached_from: None,
         error: None,
     }
@@ -438,6 +444,7 @@ fn unreadable(candidate: &Candidate, root: Option<&Path>, error: String) -> File
         allowed: Vec::new(),
         behaviours: Vec::new(),
         on_load: None,
+        load_estimate: Default::default(),
         reached_from: None,
         error: Some(error),
     }

@@ -112,6 +112,20 @@ pub struct Analysis {
     pub allowed: Vec<String>,
     /// The decompiled streams, in the order they were read (when `programs` was asked for).
     pub programs: Vec<program::Program>,
+    /// What loading the file would cost, predicted without loading it.
+    pub estimate: LoadEstimate,
+}
+
+/// The work and memory a load would need, predicted from the streams: opcodes to run, objects
+/// built (memo and DUP sharing counted each time it is reachable), memo entries, and the bytes
+/// the tensor storages declare. The findings say when it is out of proportion
+/// (resource-expansion, limit-exceeded, forged-tensor).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoadEstimate {
+    pub opcodes: u64,
+    pub objects: u64,
+    pub memo_entries: u64,
+    pub tensor_bytes: u64,
 }
 
 impl Analysis {
@@ -149,6 +163,15 @@ pub fn analyze_named(bytes: &[u8], file_name: Option<&str>, options: &AnalyzeOpt
         frameworks,
         allowed: session.allowed.into_iter().collect(),
         programs: session.programs.unwrap_or_default(),
+        estimate: LoadEstimate {
+            opcodes: session.opcodes,
+            tensor_bytes: session
+                .storages
+                .iter()
+                .map(|(_, s)| s.numel.saturating_mul(s.itemsize))
+                .fold(0u64, u64::saturating_add),
+            ..session.estimate
+        },
     })
 }
 
@@ -194,6 +217,8 @@ pub(crate) struct Session<'o> {
     pub programs: Option<Vec<program::Program>>,
     /// Storages PyTorch pickles declared, by the member they were declared in.
     pub storages: Vec<(Option<String>, facts::StorageDecl)>,
+    /// Objects and memo entries over all streams.
+    pub estimate: LoadEstimate,
     /// Embedded pickles that may still be analysed in this file (shared by nested sessions).
     pub nested_budget: std::rc::Rc<std::cell::Cell<usize>>,
 }
@@ -216,6 +241,7 @@ impl<'o> Session<'o> {
             allowed: Default::default(),
             programs: None,
             storages: Vec::new(),
+            estimate: LoadEstimate::default(),
             nested_budget: std::rc::Rc::new(std::cell::Cell::new(MAX_NESTED_ANALYSES)),
         }
     }
@@ -326,6 +352,8 @@ impl Session<'_> {
         };
         self.streams += 1;
         self.opcodes += report.opcodes;
+        self.estimate.objects = self.estimate.objects.saturating_add(report.max_logical_size);
+        self.estimate.memo_entries = self.estimate.memo_entries.saturating_add(report.memo_entries as u64);
         let chain_links = rules::chain_links(&facts);
         let cx = StreamContext {
             facts: &facts,

@@ -336,3 +336,25 @@ fn payloads_say_which_loader_path_runs_them() {
     assert!(path_of("payload_data_pkl.pt").contains("retries with weights_only=False"));
     assert!(path_of("extra_pickle_member.pt").contains("torch.load never reads `archive/extra.pkl`"));
 }
+
+#[test]
+fn load_estimates_predict_what_a_load_would_cost() {
+    let report = scan_json(&[
+        "fixtures/pickle/evasive/billion_laughs_memo_p2.pkl",
+        "fixtures/containers/torch/forged_storage_size.pt",
+        "fixtures/containers/torch/state_dict.pt",
+    ]);
+    let estimate = |name: &str| {
+        report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"].as_str().unwrap().ends_with(name))
+            .unwrap()["load_estimate"]
+            .clone()
+    };
+    assert!(estimate("billion_laughs_memo_p2.pkl")["objects"].as_u64().unwrap() > 100_000_000);
+    assert_eq!(estimate("forged_storage_size.pt")["tensor_bytes"], 4u64 << 30);
+    // nn.Linear(2, 2): 4 + 2 floats.
+    assert_eq!(estimate("state_dict.pt")["tensor_bytes"], 24);
+}
