@@ -251,7 +251,7 @@ fn run<'a>(
 struct Memo<'a> {
     dense: Vec<u32>,
     sparse: HashMap<u64, u32>,
-    pool: Vec<Value<'a>>,
+    pool: Pool<'a>,
     scalars: HashMap<Scalar, u32>,
     /// The slot of the last object (not scalar) stored.
     last_object: Option<u32>,
@@ -260,6 +260,36 @@ struct Memo<'a> {
 
 /// A dense slot that holds nothing.
 const EMPTY: u32 = u32::MAX;
+
+/// Values in fixed-size chunks: growing never copies what is stored (a doubling vector would
+/// move, and briefly hold twice, millions of values).
+#[derive(Default)]
+struct Pool<'a> {
+    chunks: Vec<Vec<Value<'a>>>,
+    len: usize,
+}
+
+const CHUNK: usize = 1 << 14;
+
+impl<'a> Pool<'a> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, slot: usize) -> Option<&Value<'a>> {
+        self.chunks.get(slot / CHUNK)?.get(slot % CHUNK)
+    }
+
+    fn push(&mut self, value: Value<'a>) {
+        if self.len % CHUNK == 0 {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.push(value);
+            self.len += 1;
+        }
+    }
+}
 
 /// Scalars compared by value for pool reuse (floats by their bits).
 #[derive(PartialEq, Eq, Hash)]
@@ -310,7 +340,7 @@ impl<'a> Memo<'a> {
             return slot;
         }
         if let Some(slot) = self.last_object {
-            if self.pool[slot as usize].same_object(&value) {
+            if self.pool.get(slot as usize).is_some_and(|v| v.same_object(&value)) {
                 return slot;
             }
         }
