@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Whole-directory runs of picklegate and the peers on the same files, in the same run: every
+# development corpus in one folder (benign-dev, malicious-dev, peer-suites). Wall time and peak
+# RSS of one run per peer (they take seconds to minutes), the best of three for picklegate, and
+# picklegate's scaling with threads and with the number of files. Prints a Markdown table for
+# docs/benchmarks.md. Needs the peers' virtualenv (../shared/eval/setup_peers.sh).
+#
+#   bash scripts/bench_peers.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared="$(cd ../shared && pwd)"
+venv=${PEERS_VENV:-$HOME/.cache/picklegate-peers-venv}
+work=${BENCH_DIR:-/tmp/picklegate-bench}/all-corpora
+bin=target/release/picklegate
+timeout_s=${PEER_TIMEOUT:-1200}
+
+cargo build --release --quiet
+[ -x "$venv/bin/python" ] || bash "$shared/eval/setup_peers.sh" "$venv"
+if [ ! -d "$work" ]; then
+  mkdir -p "$work"
+  tar xJf "$shared/corpus/benign-dev.tar.xz" -C "$work"
+  cp -r "$shared/corpus/malicious-dev" "$shared/corpus/peer-suites" "$work/"
+  find "$work" -name manifest.json -delete
+fi
+files=$(find "$work" -type f | wc -l)
+bytes=$(du -sb "$work" | cut -f1)
+
+# One timed run: prints "seconds peak_kb exit_code".
+timed() {
+  local out rc
+  out=$(mktemp)
+  set +e
+  PROMPTFOO_DISABLE_TELEMETRY=1 NO_ANALYTICS=1 timeout "$timeout_s" /usr/bin/time -f "%e %M" -o "$out" "$@" > /dev/null 2>&1
+  rc=$?
+  set -e
+  if [ "$rc" = 124 ]; then
+    echo "timeout - $rc"
+  else
+    echo "$(cat "$out") $rc"
+  fi
+  rm -f "$out"
+}
+
+maps_wrapper='
+import json, os, sys
+import modelaudit_picklescan as mp
+paths = sorted(os.path.join(b, f) for b, _, fs in os.walk(sys.argv[1]) for f in fs)
+with mp.shared_source_sensitive_caches():
+    n = sum(1 for p in paths if mp.scan_file(p).verdict.value in ("malicious", "suspicious"))
+print(n)
+'
+
+echo "all-corpora: $files files, $((bytes / 1000000)) MB, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
+echo
+echo "| tool | wall s | peak RSS MB | exit |"
+echo "|---|---|---|---|"
+best=""
+for _ in 1 2 3; do
+  read -r s kb rc < <(timed "$bin" scan --quiet --format json "$work")
+  if [ -z "$best" ] || awk "BEGIN{exit !($s < $best)}"; then best=$s; best_kb=$kb; best_rc=$rc; fi
+done
+echo "| picklegate $($bin --version | cut -d' ' -f2) (best of 3) | $best | $((best_kb / 1024)) | $best_rc |"
+fastest=""
+run_peer() {
+  local name=$1
+  shift
+  read -r s kb rc < <(timed "$@")
+  if [ "$s" = timeout ]; then
+    echo "| $name | > $timeout_s (timed out) | - | - |"
+    return
+  fi
+  echo "| $name | $s | $((kb / 1024)) | $rc |"
+  if [ -z "$fastest" ] || awk "BEGIN{exit !($s < $fastest)}"; then fastest=$s; fastest_name=$name; fi
+}
+run_peer "picklescan $("$venv/bin/pip" show picklescan 2>/dev/null | awk '/^Version/{print $2}')" "$venv/bin/picklescan" -p "$work"
+run_peer "modelscan $("$venv/bin/pip" show modelscan 2>/dev/null | awk '/^Version/{print $2}')" "$venv/bin/modelscan" scan -p "$work"
+run_peer "modelaudit-picklescan $("$venv/bin/pip" show modelaudit-picklescan 2>/dev/null | awk '/^Version/{print $2}') (Python API, batch mode)" "$venv/bin/python" -c "$maps_wrapper" "$work"
+run_peer "modelaudit $("$venv/bin/pip" show modelaudit 2>/dev/null | awk '/^Version/{print $2}')" "$venv/bin/modelaudit" scan --format json --no-cache "$work"
+echo "| fickling | no directory mode | | |"
+echo
+awk "BEGIN{printf \"picklegate is %.0fx faster than the fastest peer (%s, %s s)\n\", $fastest / $best, \"$fastest_name\", $fastest}"
+echo
+echo "Threads (best of 3):"
+for jobs in 1 2; do
+  t=""
+  for _ in 1 2 3; do
+    read -r s _kb _rc < <(timed "$bin" scan --quiet --format json --jobs "$jobs" "$work")
+    if [ -z "$t" ] || awk "BEGIN{exit !($s < $t)}"; then t=$s; fi
+  done
+  echo "- --jobs $jobs: $t s"
+done
+echo
+echo "Files (best of 3, --jobs 2):"
+for part in benign-dev malicious-dev peer-suites; do
+  t=""
+  for _ in 1 2 3; do
+    read -r s _kb _rc < <(timed "$bin" scan --quiet --format json "$work/$part")
+    if [ -z "$t" ] || awk "BEGIN{exit !($s < $t)}"; then t=$s; fi
+  done
+  echo "- $part ($(find "$work/$part" -type f | wc -l) files): $t s"
+done
