@@ -25,64 +25,176 @@ pub fn follow(files: &mut Vec<FileReport>, options: &ScanOptions) {
         .clone()
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_default();
-    let mut known: HashMap<PathBuf, usize> = HashMap::new();
-    for (i, file) in files.iter().enumerate() {
+    let mut follower = Follower {
+        known: HashMap::new(),
+        queue: (0..files.len()).map(|i| (i, 0)).collect(),
+        followed: 0,
+        root,
+        options,
+        files,
+    };
+    for (i, file) in follower.files.iter().enumerate() {
         if let Ok(path) = std::fs::canonicalize(&file.path) {
-            known.insert(path, i);
+            follower.known.insert(path, i);
         }
     }
-    let mut queue: VecDeque<(usize, usize)> = (0..files.len()).map(|i| (i, 0)).collect();
-    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut followed = 0;
-    while let Some((i, depth)) = queue.pop_front() {
-        let Ok(path) = std::fs::canonicalize(&files[i].path) else {
-            continue;
-        };
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
-        let references: Vec<(String, String)> = files[i]
-            .findings
-            .iter()
-            .filter_map(|f| Some((f.reference.clone()?, via(f))))
-            .collect();
-        let mut chain = Vec::new();
-        for (reference, via) in references {
-            let reached = match resolve(&reference, &base, &root) {
-                Resolved::Outside => Target::Outside,
-                Resolved::Missing => Target::Missing,
-                Resolved::Found(target) => match reach(
-                    files,
-                    &mut known,
-                    &target,
-                    &files[i].repo_path.clone(),
-                    depth,
-                    &mut followed,
-                    options,
-                    &mut queue,
-                ) {
-                    Some(j) => Target::Report(j),
-                    None => continue,
-                },
-            };
-            chain.push(chain_finding(files, &reference, &via, reached));
-        }
-        files[i].findings.extend(chain);
-        if dirs.insert(base.clone()) && base.starts_with(&root) {
-            directory_metadata(
-                files,
-                &mut known,
-                &base,
-                &root,
-                depth,
-                &mut followed,
-                options,
-                &mut queue,
-            );
-        }
-    }
+    follower.run();
     for file in files.iter_mut() {
         file.verdict = Verdict::from_findings(&file.findings, file.incomplete || file.error.is_some());
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
+}
+
+/// The state of one scan's following: the reports, which file each canonical path is, what is
+/// left to visit (with its depth) and how many files were scanned for being reached.
+struct Follower<'f, 'o> {
+    files: &'f mut Vec<FileReport>,
+    known: HashMap<PathBuf, usize>,
+    queue: VecDeque<(usize, usize)>,
+    followed: usize,
+    root: PathBuf,
+    options: &'o ScanOptions,
+}
+
+impl Follower<'_, '_> {
+    fn run(&mut self) {
+        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        while let Some((i, depth)) = self.queue.pop_front() {
+            let Ok(path) = std::fs::canonicalize(&self.files[i].path) else {
+                continue;
+            };
+            let base = path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| self.root.clone());
+            let references: Vec<(String, String)> = self.files[i]
+                .findings
+                .iter()
+                .filter_map(|f| Some((f.reference.clone()?, via(f))))
+                .collect();
+            let from = self.files[i].repo_path.clone();
+            let mut chain = Vec::new();
+            for (reference, via) in references {
+                if let Some(target) = self.target(&reference, &base, &from, depth) {
+                    chain.push(chain_finding(self.files, &reference, &via, target));
+                }
+            }
+            self.files[i].findings.extend(chain);
+            if base.starts_with(&self.root) && dirs.insert(base.clone()) {
+                self.directory_metadata(&base, depth);
+            }
+        }
+    }
+
+    /// What a reference from a file in `base` reaches; `None` past the following limits.
+    fn target(&mut self, reference: &str, base: &Path, from: &str, depth: usize) -> Option<Target> {
+        Some(match resolve(reference, base, &self.root) {
+            Resolved::Outside => Target::Outside,
+            Resolved::Missing => Target::Missing,
+            Resolved::Found(path) => Target::Report(self.reach(&path, from, depth)?),
+        })
+    }
+
+    /// The report of `target`, scanning it first if nobody has.
+    fn reach(&mut self, target: &Path, from: &str, depth: usize) -> Option<usize> {
+        if let Some(&j) = self.known.get(target) {
+            return Some(j);
+        }
+        if depth >= MAX_DEPTH || self.followed >= MAX_FOLLOWED {
+            return None;
+        }
+        self.followed += 1;
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let shown = target.strip_prefix(&cwd).unwrap_or(target);
+        let candidate = Candidate {
+            display: crate::walk::display(shown),
+            source: Source::File(target.to_path_buf()),
+            sniff_only: false,
+        };
+        let mut report = scan_candidate(&candidate, self.options)?;
+        report.reached_from = Some(from.to_string());
+        self.files.push(report);
+        let j = self.files.len() - 1;
+        self.known.insert(target.to_path_buf(), j);
+        self.queue.push_back((j, depth + 1));
+        Some(j)
+    }
+
+    /// Checkpoint indexes and Hugging Face configurations in a folder that holds scanned models.
+    fn directory_metadata(&mut self, dir: &Path, depth: usize) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let mut names: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                name.ends_with(".index.json") || name == "config.json"
+            })
+            .collect();
+        names.sort();
+        for path in names {
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            if !meta.is_file() || meta.len() > MAX_METADATA || self.known.contains_key(&path) {
+                continue;
+            }
+            let Some(json) = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            else {
+                continue;
+            };
+            let repo_path = relative(&path, &self.root);
+            let config = path.ends_with("config.json");
+            let findings = if config {
+                auto_map(&json, &repo_path, dir)
+            } else {
+                self.shard_index(&json, &repo_path, dir, depth)
+            };
+            if findings.is_empty() {
+                continue;
+            }
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let shown = crate::walk::display(path.strip_prefix(&cwd).unwrap_or(&path));
+            let format = if config { "hf-config" } else { "shard-index" };
+            let report = FileReport {
+                verdict: Verdict::from_findings(&findings, false),
+                findings,
+                ..FileReport::new(shown, repo_path, meta.len(), format)
+            };
+            self.known.insert(path, self.files.len());
+            self.files.push(report);
+        }
+    }
+
+    /// `weight_map` of a sharded checkpoint index: every shard is scanned; missing ones and
+    /// ones outside the numbered series are reported.
+    fn shard_index(&mut self, json: &serde_json::Value, index: &str, dir: &Path, depth: usize) -> Vec<Finding> {
+        let Some(map) = json.get("weight_map").and_then(|m| m.as_object()) else {
+            return Vec::new();
+        };
+        let shards: BTreeSet<&str> = map.values().filter_map(|v| v.as_str()).collect();
+        let series = series_of(&shards);
+        let mut out = Vec::new();
+        for shard in &shards {
+            let Some(target) = self.target(shard, dir, index, depth) else {
+                continue;
+            };
+            let finding = chain_finding(self.files, shard, &format!("listed in {index}"), target);
+            if finding.severity > Severity::Info {
+                out.push(finding);
+            }
+            if let Some((prefix, total, ext)) = &series {
+                if !in_series(shard, prefix, *total, ext) {
+                    out.push(cross_file_reference::off_series(
+                        index,
+                        shard,
+                        &format!("{prefix}-NNNNN-of-{total:05}.{ext}"),
+                    ));
+                }
+            }
+        }
+        out
+    }
 }
 
 enum Resolved {
@@ -141,41 +253,6 @@ fn normalized_escapes(path: &Path, root: &Path) -> bool {
     !out.starts_with(root)
 }
 
-/// The report of `target`, scanning it first if nobody has.
-#[allow(clippy::too_many_arguments)]
-fn reach(
-    files: &mut Vec<FileReport>,
-    known: &mut HashMap<PathBuf, usize>,
-    target: &Path,
-    from: &str,
-    depth: usize,
-    followed: &mut usize,
-    options: &ScanOptions,
-    queue: &mut VecDeque<(usize, usize)>,
-) -> Option<usize> {
-    if let Some(&j) = known.get(target) {
-        return Some(j);
-    }
-    if depth >= MAX_DEPTH || *followed >= MAX_FOLLOWED {
-        return None;
-    }
-    *followed += 1;
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let shown = target.strip_prefix(&cwd).unwrap_or(target);
-    let candidate = Candidate {
-        display: crate::walk::display(shown),
-        source: Source::File(target.to_path_buf()),
-        sniff_only: false,
-    };
-    let mut report = scan_candidate(&candidate, options)?;
-    report.reached_from = Some(from.to_string());
-    files.push(report);
-    let j = files.len() - 1;
-    known.insert(target.to_path_buf(), j);
-    queue.push_back((j, depth + 1));
-    Some(j)
-}
-
 fn via(finding: &Finding) -> String {
     let loader = finding.target.as_deref().unwrap_or("a loader");
     match (&finding.location.member, finding.location.offset) {
@@ -206,125 +283,6 @@ fn chain_finding(files: &[FileReport], reference: &str, via: &str, target: Targe
             )
         }
     }
-}
-
-/// Checkpoint indexes and Hugging Face configurations in a folder that holds scanned models.
-#[allow(clippy::too_many_arguments)]
-fn directory_metadata(
-    files: &mut Vec<FileReport>,
-    known: &mut HashMap<PathBuf, usize>,
-    dir: &Path,
-    root: &Path,
-    depth: usize,
-    followed: &mut usize,
-    options: &ScanOptions,
-    queue: &mut VecDeque<(usize, usize)>,
-) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut names: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            name.ends_with(".index.json") || name == "config.json"
-        })
-        .collect();
-    names.sort();
-    for path in names {
-        let Ok(meta) = std::fs::metadata(&path) else { continue };
-        if !meta.is_file() || meta.len() > MAX_METADATA || known.contains_key(&path) {
-            continue;
-        }
-        let Ok(json) = std::fs::read(&path).map(|b| serde_json::from_slice::<serde_json::Value>(&b)) else {
-            continue;
-        };
-        let Ok(json) = json else { continue };
-        let repo_path = relative(&path, root);
-        let findings = if repo_path.ends_with(".index.json") {
-            shard_index(
-                files, known, &json, &repo_path, dir, root, depth, followed, options, queue,
-            )
-        } else {
-            auto_map(&json, &repo_path, dir)
-        };
-        if findings.is_empty() {
-            continue;
-        }
-        let cwd = std::env::current_dir().unwrap_or_default();
-        let mut report = FileReport {
-            path: crate::walk::display(path.strip_prefix(&cwd).unwrap_or(&path)),
-            repo_path,
-            sha256: None,
-            size: meta.len(),
-            format: if path.ends_with("config.json") {
-                "hf-config"
-            } else {
-                "shard-index"
-            }
-            .into(),
-            verdict: Verdict::Clean,
-            incomplete: false,
-            findings,
-            frameworks: Vec::new(),
-            allowed: Vec::new(),
-            behaviours: Vec::new(),
-            on_load: None,
-            load_estimate: Default::default(),
-            reached_from: None,
-            error: None,
-        };
-        report.verdict = Verdict::from_findings(&report.findings, false);
-        known.insert(path, files.len());
-        files.push(report);
-    }
-}
-
-/// `weight_map` of a sharded checkpoint index: every shard is scanned; missing ones and ones
-/// outside the numbered series are reported.
-#[allow(clippy::too_many_arguments)]
-fn shard_index(
-    files: &mut Vec<FileReport>,
-    known: &mut HashMap<PathBuf, usize>,
-    json: &serde_json::Value,
-    index: &str,
-    dir: &Path,
-    root: &Path,
-    depth: usize,
-    followed: &mut usize,
-    options: &ScanOptions,
-    queue: &mut VecDeque<(usize, usize)>,
-) -> Vec<Finding> {
-    let Some(map) = json.get("weight_map").and_then(|m| m.as_object()) else {
-        return Vec::new();
-    };
-    let shards: BTreeSet<&str> = map.values().filter_map(|v| v.as_str()).collect();
-    let series = series_of(&shards);
-    let mut out = Vec::new();
-    for shard in &shards {
-        let via = format!("listed in {index}");
-        let target = match resolve(shard, dir, root) {
-            Resolved::Outside => Target::Outside,
-            Resolved::Missing => Target::Missing,
-            Resolved::Found(path) => match reach(files, known, &path, index, depth, followed, options, queue) {
-                Some(j) => Target::Report(j),
-                None => continue,
-            },
-        };
-        let finding = chain_finding(files, shard, &via, target);
-        if finding.severity > Severity::Info {
-            out.push(finding);
-        }
-        if let Some((prefix, total, ext)) = &series {
-            if !in_series(shard, prefix, *total, ext) {
-                out.push(cross_file_reference::off_series(
-                    index,
-                    shard,
-                    &format!("{prefix}-NNNNN-of-{total:05}.{ext}"),
-                ));
-            }
-        }
-    }
-    out
 }
 
 /// The `<prefix>-NNNNN-of-MMMMM.<ext>` series most shards follow.

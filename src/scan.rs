@@ -107,6 +107,27 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    /// A report with no analysis results yet: clean, complete, nothing found.
+    pub fn new(path: String, repo_path: String, size: u64, format: &str) -> FileReport {
+        FileReport {
+            path,
+            repo_path,
+            sha256: None,
+            size,
+            format: format.to_string(),
+            verdict: Verdict::Clean,
+            incomplete: false,
+            findings: Vec::new(),
+            frameworks: Vec::new(),
+            allowed: Vec::new(),
+            behaviours: Vec::new(),
+            on_load: None,
+            load_estimate: Default::default(),
+            reached_from: None,
+            error: None,
+        }
+    }
+
     /// The most severe finding that was not accepted.
     pub fn worst(&self) -> Option<Severity> {
         self.active().map(|f| f.severity).max()
@@ -135,21 +156,9 @@ impl FileReport {
     #[cfg(test)]
     pub fn for_test(path: &str, findings: Vec<Finding>) -> FileReport {
         FileReport {
-            path: path.to_string(),
-            repo_path: path.to_string(),
-            sha256: None,
-            size: 0,
-            format: "pickle".into(),
             verdict: Verdict::from_findings(&findings, false),
-            incomplete: false,
             findings,
-            frameworks: Vec::new(),
-            allowed: Vec::new(),
-            behaviours: Vec::new(),
-            on_load: None,
-            load_estimate: Default::default(),
-            reached_from: None,
-            error: None,
+            ..FileReport::new(path.to_string(), path.to_string(), 0, "pickle")
         }
     }
 }
@@ -412,41 +421,24 @@ fn too_large(candidate: &Candidate, root: Option<&Path>, size: u64, cap: u64) ->
         ),
     );
     FileReport {
-        path: candidate.display.clone(),
-        repo_path: repo_path(candidate, root),
-        sha256: None,
-        size,
-        format: "not-scanned".into(),
         verdict: Verdict::Error,
         incomplete: true,
         findings: vec![finding],
-        frameworks: Vec::new(),
-        allowed: Vec::new(),
-        behaviours: Vec::new(),
-        on_load: None,
-        load_estimate: Default::default(),
-        reached_from: None,
-        error: None,
+        ..FileReport::new(
+            candidate.display.clone(),
+            repo_path(candidate, root),
+            size,
+            "not-scanned",
+        )
     }
 }
 
 fn unreadable(candidate: &Candidate, root: Option<&Path>, error: String) -> FileReport {
     FileReport {
-        path: candidate.display.clone(),
-        repo_path: repo_path(candidate, root),
-        sha256: None,
-        size: 0,
-        format: "unreadable".into(),
         verdict: Verdict::Error,
         incomplete: true,
-        findings: Vec::new(),
-        frameworks: Vec::new(),
-        allowed: Vec::new(),
-        behaviours: Vec::new(),
-        on_load: None,
-        load_estimate: Default::default(),
-        reached_from: None,
         error: Some(error),
+        ..FileReport::new(candidate.display.clone(), repo_path(candidate, root), 0, "unreadable")
     }
 }
 
