@@ -168,16 +168,7 @@ impl Config {
             if module.is_empty() || name.is_empty() {
                 return Err(error(format!("{at}: pattern must be `module:name` or `module:*`")));
             }
-            if entry.reason.trim().is_empty() {
-                return Err(error(format!("{at}: `reason` must say why the global is legitimate")));
-            }
-            if let Some(expires) = &entry.expires {
-                parse_date(expires).ok_or_else(|| {
-                    error(format!(
-                        "{at}: `expires` must be a date like 2027-01-31, not {expires:?}"
-                    ))
-                })?;
-            }
+            review_fields(&at, &entry.reason, entry.expires.as_deref(), "the global is legitimate").map_err(error)?;
             if name != "*" {
                 if let Class::Dangerous(d) = kb.classify(module, name) {
                     return Err(error(format!(
@@ -228,16 +219,7 @@ impl Config {
                     )))
                 }
             }
-            if entry.reason.trim().is_empty() {
-                return Err(error(format!("{at}: `reason` must say why the finding is accepted")));
-            }
-            if let Some(expires) = &entry.expires {
-                parse_date(expires).ok_or_else(|| {
-                    error(format!(
-                        "{at}: `expires` must be a date like 2027-01-31, not {expires:?}"
-                    ))
-                })?;
-            }
+            review_fields(&at, &entry.reason, entry.expires.as_deref(), "the finding is accepted").map_err(error)?;
         }
         for (i, entry) in config.allow.iter().enumerate() {
             for glob in &entry.paths {
@@ -260,6 +242,21 @@ impl Config {
         })?;
         Config::parse(&text, path)
     }
+}
+
+/// What every `[[allow]]` and `[[suppress]]` entry needs: a reason, and an expiry that is a date.
+fn review_fields(at: &str, reason: &str, expires: Option<&str>, why: &str) -> Result<(), String> {
+    if reason.trim().is_empty() {
+        return Err(format!("{at}: `reason` must say why {why}"));
+    }
+    if let Some(expires) = expires {
+        if parse_date(expires).is_none() {
+            return Err(format!(
+                "{at}: `expires` must be a date like 2027-01-31, not {expires:?}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The configuration file for a scan of `start`: the nearest `picklegate.toml` in `start` or a
