@@ -80,7 +80,7 @@ impl Follower<'_, '_> {
                 }
             }
             self.files[i].findings.extend(chain);
-            if base.starts_with(&self.root) && dirs.insert(base.clone()) {
+            if self.options.folder_metadata && base.starts_with(&self.root) && dirs.insert(base.clone()) {
                 self.directory_metadata(&base, depth);
             }
         }

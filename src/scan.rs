@@ -27,8 +27,11 @@ pub struct ScanOptions {
     /// The repository root (or the folder scanned from): report and fingerprint paths are
     /// relative to it, whatever folder picklegate runs in.
     pub root: Option<PathBuf>,
-    /// Follow references to other files (loader paths, checkpoint indexes, auto_map).
+    /// Follow references to other files (loader calls on constant paths).
     pub follow_references: bool,
+    /// Also read checkpoint indexes and Hugging Face configurations in the folders of scanned
+    /// models (scans of folders and of repository changes, not of files named one by one).
+    pub folder_metadata: bool,
 }
 
 /// An `[[allow]]` entry as the scan applies it.
@@ -64,6 +67,7 @@ impl Default for ScanOptions {
             policy: Policy::default(),
             root: None,
             follow_references: true,
+            folder_metadata: true,
         }
     }
 }

@@ -221,6 +221,7 @@ fn prepare(select: &SelectArgs) -> Result<Setup> {
         },
         root: Some(root.clone()),
         follow_references: true,
+        folder_metadata: select.diff_base.is_some() || select.staged || select.paths.iter().any(|p| p.is_dir()),
     };
     let walk_options = WalkOptions {
         include: config.include.iter().chain(&select.include).cloned().collect(),
