@@ -37,15 +37,16 @@ def corpus_section(name, summary, rows, manifest):
     meta = summary["meta"]
     out = [f"### {name}", "",
            f"{meta['n_files']} files ({meta['n_malicious']} malicious, {meta['n_benign']} benign), run {meta['date_utc']} on {meta['host']}.", "",
-           "| tool | version | detected (TPR) | false positives (FPR) | errors mal/benign | per-file total s | median s |",
-           "|---|---|---|---|---|---|---|"]
+           "| tool | version | detected (TPR) | false positives (FPR) | errors mal/benign | per-file total s | median s | whole-folder run s |",
+           "|---|---|---|---|---|---|---|---|"]
     for peer in PEERS:
         s = summary["peers"].get(peer)
         if not s:
             continue
         version = meta["versions"].get(peer.removesuffix("-api"), "")
+        folder = (s.get("dir_run") or {}).get("seconds") or "—"
         out.append(f"| {peer} | {version} | {pct(s['tp'], meta['n_malicious'])} | {pct(s['fp'], meta['n_benign'])} | "
-                   f"{s['err_malicious']}/{s['err_benign']} | {s['per_file_total_s']:.2f} | {s['per_file_median_s']:.3f} |")
+                   f"{s['err_malicious']}/{s['err_benign']} | {s['per_file_total_s']:.2f} | {s['per_file_median_s']:.3f} | {folder} |")
     out.append("")
     by_file = collections.defaultdict(dict)
     for row in rows:

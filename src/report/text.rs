@@ -113,8 +113,9 @@ pub fn render(outcome: &ScanOutcome, style: &Style) -> String {
     let s = &outcome.summary;
     let _ = writeln!(
         out,
-        "{} files: {} malicious, {} suspicious, {} could not be fully analysed, {} clean{} — gate (fail-on {}) {}",
+        "{} {}: {} malicious, {} suspicious, {} could not be fully analysed, {} clean{} — gate (fail-on {}) {}",
         s.files,
+        if s.files == 1 { "file" } else { "files" },
         s.malicious,
         s.suspicious,
         s.error,
