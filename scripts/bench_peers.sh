@@ -36,7 +36,7 @@ timed() {
   if [ "$rc" = 124 ]; then
     echo "timeout - $rc"
   else
-    echo "$(cat "$out") $rc"
+    echo "$(tail -n 1 "$out") $rc"
   fi
   rm -f "$out"
 }
