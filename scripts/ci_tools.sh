@@ -44,4 +44,17 @@ actionlint() {
   ' "$@"
 }
 
+# `check WHAT COMMAND…`: runs the command, prints ok/FAIL, counts failures.
+failures=0
+check() {
+  local what=$1
+  shift
+  if "$@"; then
+    echo "ok   $what"
+  else
+    echo "FAIL $what"
+    failures=$((failures + 1))
+  fi
+}
+
 ci_tools_setup

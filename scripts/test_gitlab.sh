@@ -17,12 +17,6 @@ template=$repo/docs/ci/picklegate.gitlab-ci.yml
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failures=0
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; failures=$((failures + 1)); fi
-}
 git_() { git -c user.name=t -c user.email=t@example.com -c init.defaultBranch=main "$@"; }
 
 check "template: vendor.gitlab-ci schema" "$CI_VENV/bin/check-jsonschema" --builtin-schema vendor.gitlab-ci "$template"
