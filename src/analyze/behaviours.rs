@@ -29,6 +29,7 @@ pub const BEHAVIOURS: &[(&str, &str)] = &[
     ("tampers-model", "tampers with the model or its framework"),
     ("evades-scanners", "reaches for model scanners"),
     ("loads-pickle", "loads another pickle"),
+    ("builds-code", "rebuilds functions from serialized code"),
     ("dynamic-import", "imports modules or resolves callables from strings"),
     ("indirect-call", "calls a callable through another"),
     ("disrupts-loader", "stops or stalls the loading process"),
@@ -36,6 +37,11 @@ pub const BEHAVIOURS: &[(&str, &str)] = &[
 
 /// The behaviour a finding shows: its knowledge-base category's, or its rule's.
 pub fn of_finding(finding: &Finding) -> Option<&'static str> {
+    // Serialized code that is only rebuilt (not run, naming nothing dangerous) is rated
+    // medium by its rule; saying "runs Python code" for it would overstate the load.
+    if finding.rule == "code-object" && finding.severity < Severity::High {
+        return Some("builds-code");
+    }
     if let Some(category) = finding.category.as_deref() {
         let kb = crate::kb::Kb::builtin();
         let behaviour = kb

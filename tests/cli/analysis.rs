@@ -358,3 +358,49 @@ fn load_estimates_predict_what_a_load_would_cost() {
     // nn.Linear(2, 2): 4 + 2 floats.
     assert_eq!(estimate("state_dict.pt")["tensor_bytes"], 24);
 }
+
+#[test]
+fn serialized_code_is_rated_by_what_it_can_reach() {
+    let cases = [
+        ("cloudpickle_lambda_numpy_p4.pkl", "medium", "builds-code"),
+        ("cloudpickle_lambda_os_system_p4.pkl", "high", "runs-code"),
+        ("cloudpickle_lambda_subclasses_p4.pkl", "high", "runs-code"),
+        ("cloudpickle_lambda_handed_p4.pkl", "high", "runs-code"),
+        ("cloudpickle_lambda_called_p4.pkl", "critical", "runs-code"),
+    ];
+    let paths: Vec<String> = cases
+        .iter()
+        .map(|(f, ..)| format!("fixtures/pickle/code/{f}"))
+        .collect();
+    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let report = scan_json(&refs);
+    for (fixture, severity, behaviour) in cases {
+        let file = report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"].as_str().unwrap().ends_with(fixture))
+            .unwrap();
+        let finding = file["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == "code-object")
+            .unwrap_or_else(|| panic!("{fixture}: no code-object finding"));
+        assert_eq!(finding["severity"], severity, "{fixture}: {finding}");
+        let ids: Vec<&str> = file["behaviours"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [behaviour], "{fixture}");
+    }
+    let plain = &report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("numpy_p4.pkl"))
+        .unwrap()["findings"][0]["message"];
+    assert!(plain.as_str().unwrap().contains("log1p, np"), "{plain}");
+}
