@@ -27,14 +27,16 @@ pub fn follow(files: &mut Vec<FileReport>, options: &ScanOptions) {
         .unwrap_or_default();
     let mut follower = Follower {
         known: HashMap::new(),
+        canonical_dirs: HashMap::new(),
         queue: (0..files.len()).map(|i| (i, 0)).collect(),
         followed: 0,
         root,
         options,
         files,
     };
-    for (i, file) in follower.files.iter().enumerate() {
-        if let Ok(path) = std::fs::canonicalize(&file.path) {
+    for i in 0..follower.files.len() {
+        let path = PathBuf::from(&follower.files[i].path);
+        if let Some(path) = follower.canonical(&path) {
             follower.known.insert(path, i);
         }
     }
@@ -50,6 +52,9 @@ pub fn follow(files: &mut Vec<FileReport>, options: &ScanOptions) {
 struct Follower<'f, 'o> {
     files: &'f mut Vec<FileReport>,
     known: HashMap<PathBuf, usize>,
+    /// Canonical form of each folder seen (resolving every file's full path again costs a
+    /// readlink per path component).
+    canonical_dirs: HashMap<PathBuf, Option<PathBuf>>,
     queue: VecDeque<(usize, usize)>,
     followed: usize,
     root: PathBuf,
@@ -60,7 +65,8 @@ impl Follower<'_, '_> {
     fn run(&mut self) {
         let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
         while let Some((i, depth)) = self.queue.pop_front() {
-            let Ok(path) = std::fs::canonicalize(&self.files[i].path) else {
+            let path = PathBuf::from(&self.files[i].path);
+            let Some(path) = self.canonical(&path) else {
                 continue;
             };
             let base = path
@@ -84,6 +90,28 @@ impl Follower<'_, '_> {
                 self.directory_metadata(&base, depth);
             }
         }
+    }
+
+    /// The canonical path of a scanned file: its folder's canonical form (cached) and its name,
+    /// unless the file itself is a link.
+    fn canonical(&mut self, path: &Path) -> Option<PathBuf> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return std::fs::canonicalize(path).ok();
+        };
+        if std::fs::symlink_metadata(path).ok()?.file_type().is_symlink() {
+            return std::fs::canonicalize(path).ok();
+        }
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let dir = self
+            .canonical_dirs
+            .entry(parent.to_path_buf())
+            .or_insert_with(|| std::fs::canonicalize(parent).ok())
+            .as_ref()?;
+        Some(dir.join(name))
     }
 
     /// What a reference from a file in `base` reaches; `None` past the following limits.
@@ -110,6 +138,7 @@ impl Follower<'_, '_> {
             display: crate::walk::display(shown),
             source: Source::File(target.to_path_buf()),
             sniff_only: false,
+            canonical: None,
         };
         let mut report = scan_candidate(&candidate, self.options)?;
         report.reached_from = Some(from.to_string());

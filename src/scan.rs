@@ -404,8 +404,10 @@ fn repo_path(candidate: &Candidate, root: Option<&Path>) -> String {
     let (Source::File(path), Some(root)) = (&candidate.source, root) else {
         return candidate.display.replace('\\', "/");
     };
-    let relative = std::fs::canonicalize(path)
-        .ok()
+    let relative = candidate
+        .canonical
+        .clone()
+        .or_else(|| std::fs::canonicalize(path).ok())
         .and_then(|p| p.strip_prefix(root).ok().map(Path::to_path_buf));
     match relative {
         Some(r) => r
@@ -507,7 +509,7 @@ pub fn read(path: &Path) -> std::io::Result<Bytes> {
             "not a regular file (a FIFO, socket, device or folder)",
         ));
     }
-    let file = std::fs::File::open(path)?;
+    let mut file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
     if meta.len() >= MMAP_THRESHOLD {
         // SAFETY: the map is read-only and private to this process; a file truncated by another
@@ -516,7 +518,9 @@ pub fn read(path: &Path) -> std::io::Result<Bytes> {
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Bytes::Mapped(map))
     } else {
-        Ok(Bytes::Heap(std::fs::read(path)?))
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        std::io::Read::read_to_end(&mut file, &mut bytes)?;
+        Ok(Bytes::Heap(bytes))
     }
 }
 

@@ -485,6 +485,7 @@ fn candidates(args: &SelectArgs, walk_options: &WalkOptions) -> Result<Vec<Candi
                 display: walk::display(&shown),
                 source: walk::Source::File(path),
                 sniff_only: false,
+                canonical: None,
             }
         })
         .collect())

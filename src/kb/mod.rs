@@ -2,14 +2,17 @@
 //! which globals legitimate framework files use. Both are versioned data files compiled into
 //! the binary, so verdicts never depend on what is installed.
 
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use crate::model::Severity;
 
-const DANGEROUS_TOML: &str = include_str!("dangerous.toml");
-const FRAMEWORKS_TOML: &str = include_str!("frameworks.toml");
+// `dangerous.toml` and `frameworks.toml`, converted to JSON by build.rs.
+const DANGEROUS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dangerous.json"));
+const FRAMEWORKS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/frameworks.json"));
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,24 +121,31 @@ pub struct Danger<'k> {
 pub struct Kb {
     pub dangerous_version: String,
     pub frameworks_version: String,
-    aliases: HashMap<String, String>,
+    aliases: FxHashMap<String, String>,
     pub categories: Vec<Category>,
     pub frameworks: Vec<Framework>,
     pub loaders: Vec<Loader>,
     /// Pure decoders the analysis folds when it decodes nested payloads.
     pub decoders: Vec<Decoder>,
     /// Full dotted path (module and name) -> (category index, entry index).
-    danger_paths: HashMap<String, (usize, usize)>,
+    danger_paths: FxHashMap<String, (usize, usize)>,
     /// Attribute-walk entries: (module, first name component) -> (category index, entry index).
-    danger_walks: HashMap<(String, String), (usize, usize)>,
+    danger_walks: Nested,
     /// Exact allowlisted "module:name" -> (framework index, entry index).
-    allow_exact: HashMap<(String, String), (usize, usize)>,
+    allow_exact: Nested,
     /// Allowlisted module trees ("module:*").
-    allow_modules: HashMap<String, (usize, usize)>,
+    allow_modules: FxHashMap<String, (usize, usize)>,
+}
+
+/// module -> name -> (list index, entry index): looked up with borrowed strings, no allocation.
+type Nested = FxHashMap<String, FxHashMap<String, (usize, usize)>>;
+
+fn nested_get<'m>(map: &'m Nested, module: &str, name: &str) -> Option<&'m (usize, usize)> {
+    map.get(module)?.get(name)
 }
 
 static KB: LazyLock<Kb> =
-    LazyLock::new(|| Kb::parse(DANGEROUS_TOML, FRAMEWORKS_TOML).expect("the built-in knowledge base is valid"));
+    LazyLock::new(|| Kb::parse(DANGEROUS_JSON, FRAMEWORKS_JSON).expect("the built-in knowledge base is valid"));
 
 impl Kb {
     /// The knowledge base compiled into this binary.
@@ -143,17 +153,20 @@ impl Kb {
         &KB
     }
 
+    /// Parses the knowledge base from its JSON form (build.rs converts the TOML sources).
     pub fn parse(dangerous: &str, frameworks: &str) -> Result<Kb, String> {
-        let d: DangerousFile = toml::from_str(dangerous).map_err(|e| format!("dangerous.toml: {e}"))?;
-        let f: FrameworksFile = toml::from_str(frameworks).map_err(|e| format!("frameworks.toml: {e}"))?;
-        let mut danger_paths = HashMap::new();
-        let mut danger_walks = HashMap::new();
+        let d: DangerousFile = serde_json::from_str(dangerous).map_err(|e| format!("dangerous.toml: {e}"))?;
+        let f: FrameworksFile = serde_json::from_str(frameworks).map_err(|e| format!("frameworks.toml: {e}"))?;
+        let mut danger_paths = FxHashMap::default();
+        let mut danger_walks = Nested::default();
         for (ci, cat) in d.category.iter().enumerate() {
             for (ei, entry) in cat.entries.iter().enumerate() {
                 let (module, name) = split_target(&entry.target)?;
                 if entry.walk {
                     danger_walks
-                        .entry((module.to_string(), name.to_string()))
+                        .entry(module.to_string())
+                        .or_default()
+                        .entry(name.to_string())
                         .or_insert((ci, ei));
                     continue;
                 }
@@ -165,8 +178,8 @@ impl Kb {
                 danger_paths.entry(path).or_insert((ci, ei));
             }
         }
-        let mut allow_exact = HashMap::new();
-        let mut allow_modules = HashMap::new();
+        let mut allow_exact = Nested::default();
+        let mut allow_modules = FxHashMap::default();
         for (fi, fw) in f.framework.iter().enumerate() {
             for (ei, entry) in fw.entries.iter().enumerate() {
                 let (module, name) = split_target(&entry.target)?;
@@ -174,7 +187,9 @@ impl Kb {
                     allow_modules.entry(module.to_string()).or_insert((fi, ei));
                 } else {
                     allow_exact
-                        .entry((module.to_string(), name.to_string()))
+                        .entry(module.to_string())
+                        .or_default()
+                        .entry(name.to_string())
                         .or_insert((fi, ei));
                 }
             }
@@ -182,7 +197,7 @@ impl Kb {
         Ok(Kb {
             dangerous_version: d.version,
             frameworks_version: f.version,
-            aliases: d.aliases,
+            aliases: d.aliases.into_iter().collect(),
             categories: d.category,
             frameworks: f.framework,
             loaders: d.loader,
@@ -203,18 +218,17 @@ impl Kb {
     }
 
     /// Applies module aliases (`posix` → `os`, `_operator` → `operator`…) to a module name.
-    pub fn canonical_module(&self, module: &str) -> String {
-        let mut best: Option<(&str, &str)> = None;
-        for (alias, canonical) in &self.aliases {
-            let matches = module == alias
-                || (module.starts_with(alias.as_str()) && module.as_bytes().get(alias.len()) == Some(&b'.'));
-            if matches && best.is_none_or(|(a, _)| a.len() < alias.len()) {
-                best = Some((alias, canonical));
+    pub fn canonical_module<'m>(&self, module: &'m str) -> Cow<'m, str> {
+        // The longest alias that is the module or one of its dotted prefixes.
+        let mut end = module.len();
+        loop {
+            if let Some(canonical) = self.aliases.get(&module[..end]) {
+                return Cow::Owned(format!("{canonical}{}", &module[end..]));
             }
-        }
-        match best {
-            Some((alias, canonical)) => format!("{canonical}{}", &module[alias.len()..]),
-            None => module.to_string(),
+            match module[..end].rfind('.') {
+                Some(dot) => end = dot,
+                None => return Cow::Borrowed(module),
+            }
         }
     }
 
@@ -222,7 +236,7 @@ impl Kb {
     pub fn classify(&self, module: &str, name: &str) -> Class<'_> {
         let module = self.canonical_module(module);
         let path = if name.is_empty() {
-            module.clone()
+            module.to_string()
         } else {
             format!("{module}.{name}")
         };
@@ -246,7 +260,7 @@ impl Kb {
             return Class::Dangerous(danger);
         }
         let first = name.split('.').next().unwrap_or_default();
-        if let Some(&(ci, ei)) = self.danger_walks.get(&(module.clone(), first.to_string())) {
+        if let Some(&(ci, ei)) = nested_get(&self.danger_walks, &module, first) {
             let category = &self.categories[ci];
             let entry = &category.entries[ei];
             let severity = entry.severity.unwrap_or(category.severity);
@@ -257,13 +271,13 @@ impl Kb {
                 via_attribute_path: name.contains('.'),
             });
         }
-        if let Some(&(fi, ei)) = self.allow_exact.get(&(module.clone(), name.to_string())) {
+        if let Some(&(fi, ei)) = nested_get(&self.allow_exact, &module, name) {
             return Class::Allowed {
                 framework: &self.frameworks[fi],
                 entry: &self.frameworks[fi].entries[ei],
             };
         }
-        let mut prefix = module.as_str();
+        let mut prefix = &*module;
         loop {
             if let Some(&(fi, ei)) = self.allow_modules.get(prefix) {
                 return Class::Allowed {

@@ -119,6 +119,7 @@ pub fn staged_candidates(repo: &Repository, wanted: impl Fn(&Path) -> bool) -> R
             display: super::display(&path),
             source: Source::Bytes(Arc::new(bytes)),
             sniff_only: false,
+            canonical: None,
         })
         .collect())
 }

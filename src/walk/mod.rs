@@ -77,6 +77,9 @@ pub struct Candidate {
     /// Found by walking a folder with `all_files`: skip it silently unless its bytes are a
     /// format picklegate reads.
     pub sniff_only: bool,
+    /// The canonical path, when the walker knows it without resolving the file again (files
+    /// found below a folder it canonicalized once).
+    pub canonical: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +171,7 @@ pub fn collect(inputs: &[PathBuf], options: &WalkOptions) -> Result<Vec<Candidat
                 display: display(input),
                 source: Source::File(input.clone()),
                 sniff_only: false,
+                canonical: None,
             });
         }
     }
@@ -184,6 +188,8 @@ fn walk_dir(root: &Path, options: &WalkOptions, filters: &Filters, out: &mut Vec
         .filter_entry(|entry| entry.file_name() != ".git")
         .sort_by_file_name(|a, b| a.cmp(b))
         .build();
+    // Links are not followed, so below the canonical root every path is already canonical.
+    let canonical_root = std::fs::canonicalize(root).ok();
     for entry in walker {
         let entry = entry.map_err(|e| WalkError::Io {
             path: root.display().to_string(),
@@ -204,6 +210,7 @@ fn walk_dir(root: &Path, options: &WalkOptions, filters: &Filters, out: &mut Vec
                 display: display(path),
                 source: Source::File(path.to_path_buf()),
                 sniff_only: !by_extension,
+                canonical: canonical_root.as_ref().map(|r| r.join(relative)),
             });
         }
     }
