@@ -6,6 +6,7 @@ use super::AllowPattern;
 use crate::formats::pickle::semantics::{self, Resolved};
 use crate::formats::pickle::{Call, CallKind, ComputedGlobal, Global, Observer, Target, Value};
 use crate::kb::{Class, Kb};
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 
@@ -50,6 +51,17 @@ pub struct Facts<'a, 'k> {
     /// Tensor views that reach past the storage they are built on.
     pub overreaching_views: Vec<OverreachingView>,
     last_target: Option<Target>,
+    /// Classes already looked up in this stream: a module file calls the same few classes
+    /// thousands of times.
+    classes: FxHashMap<Rc<str>, FxHashMap<Rc<str>, Cached<'k>>>,
+}
+
+/// A classification as `classify` returns it: the knowledge base's answer, or the project's
+/// allowlist pattern that covered an unknown global.
+#[derive(Clone, Copy)]
+enum Cached<'k> {
+    Kb(Class<'k>),
+    Project,
 }
 
 impl<'a, 'k> Facts<'a, 'k> {
@@ -70,11 +82,45 @@ impl<'a, 'k> Facts<'a, 'k> {
             storages: Vec::new(),
             overreaching_views: Vec::new(),
             last_target: None,
+            classes: FxHashMap::default(),
         }
     }
 
     /// The knowledge base's class, with the project allowlist applied to unknown globals.
-    fn classify(&mut self, module: &str, name: &str) -> Option<Class<'k>> {
+    fn classify(&mut self, module: &Rc<str>, name: &Rc<str>) -> Option<Class<'k>> {
+        let cached = self
+            .classes
+            .get(&**module)
+            .and_then(|names| names.get(&**name))
+            .copied();
+        let cached = match cached {
+            Some(cached) => cached,
+            None => {
+                let cached = match self.lookup(module, name) {
+                    Some(class) => Cached::Kb(class),
+                    None => Cached::Project,
+                };
+                self.classes
+                    .entry(module.clone())
+                    .or_default()
+                    .insert(name.clone(), cached);
+                return match cached {
+                    Cached::Kb(class) => Some(class),
+                    Cached::Project => None,
+                };
+            }
+        };
+        match cached {
+            Cached::Kb(class) => Some(class),
+            Cached::Project => {
+                *self.frameworks_seen.entry("project".to_string()).or_default() += 1;
+                None
+            }
+        }
+    }
+
+    /// `classify` without the cache.
+    fn lookup(&mut self, module: &str, name: &str) -> Option<Class<'k>> {
         let class = self.kb.classify(module, name);
         if matches!(class, Class::Unknown) {
             if let Some(pattern) = self.allow.iter().find(|p| p.matches(module, name)) {

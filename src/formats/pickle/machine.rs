@@ -391,15 +391,18 @@ type Step<T> = Result<T, MachineErrorKind>;
 impl<'a> Machine<'a, '_, '_> {
     fn run(&mut self) {
         loop {
-            let op = match self.reader.next_op() {
+            // Matched by reference: moving the decoded op out of the result costs more than
+            // the rest of a simple opcode's work.
+            let result = self.reader.next_op();
+            let op = match &result {
                 Ok(op) => op,
                 Err(ReadError { offset, kind }) => {
-                    self.fail(offset, None, MachineErrorKind::Read(kind));
+                    self.fail(*offset, None, MachineErrorKind::Read(kind.clone()));
                     return;
                 }
             };
             self.report.opcodes += 1;
-            self.observer.on_op(&op);
+            self.observer.on_op(op);
             if self.report.opcodes > self.limits.max_opcodes {
                 self.fail(op.offset, Some(op.opcode), MachineErrorKind::Limit(LimitKind::Opcodes));
                 return;
@@ -509,7 +512,7 @@ impl<'a> Machine<'a, '_, '_> {
     }
 
     /// Returns Ok(true) at STOP.
-    fn step(&mut self, op: Op<'a>) -> Step<bool> {
+    fn step(&mut self, op: &Op<'a>) -> Step<bool> {
         let offset = op.offset;
         match op.opcode {
             Opcode::STOP => {
@@ -565,23 +568,23 @@ impl<'a> Machine<'a, '_, '_> {
             | Opcode::LONG4
             | Opcode::FLOAT
             | Opcode::BINFLOAT => {
-                let value = match op.arg {
-                    Arg::Int(i) => Value::Int(i),
-                    Arg::BigInt(s) => Value::BigInt(s),
-                    Arg::LongBytes(b) if b.len() <= MAX_DECIMAL_LONG_BYTES => Value::BigInt(long_to_decimal(&b).into()),
+                let value = match &op.arg {
+                    Arg::Int(i) => Value::Int(*i),
+                    Arg::BigInt(s) => Value::BigInt(s.clone()),
+                    Arg::LongBytes(b) if b.len() <= MAX_DECIMAL_LONG_BYTES => Value::BigInt(long_to_decimal(b).into()),
                     Arg::LongBytes(b) => Value::BigInt(format!("<{}-byte int>", b.len()).into()),
-                    Arg::Bool(b) => Value::Bool(b),
-                    Arg::Float(f) => Value::Float(f),
+                    Arg::Bool(b) => Value::Bool(*b),
+                    Arg::Float(f) => Value::Float(*f),
                     _ => unreachable!("numeric opcodes carry numbers"),
                 };
                 self.push(value);
             }
             Opcode::STRING | Opcode::BINSTRING | Opcode::SHORT_BINSTRING => {
-                let Arg::Str8(bytes) = op.arg else {
+                let Arg::Str8(bytes) = &op.arg else {
                     unreachable!("STRING family carries bytes")
                 };
                 // Python 3 decodes Python 2 strings; names must be text to be imported.
-                let value = match &bytes {
+                let value = match bytes {
                     Blob::Borrowed(b) => match std::str::from_utf8(b) {
                         Ok(s) => Value::Str(Text::Borrowed(s)),
                         Err(_) => Value::Bytes(bytes.clone()),
@@ -594,22 +597,22 @@ impl<'a> Machine<'a, '_, '_> {
                 self.push(value);
             }
             Opcode::UNICODE | Opcode::BINUNICODE | Opcode::SHORT_BINUNICODE | Opcode::BINUNICODE8 => {
-                let Arg::Text(t) = op.arg else {
+                let Arg::Text(t) = &op.arg else {
                     unreachable!("unicode opcodes carry text")
                 };
-                self.push(Value::Str(t));
+                self.push(Value::Str(t.clone()));
             }
             Opcode::BINBYTES | Opcode::SHORT_BINBYTES | Opcode::BINBYTES8 => {
-                let Arg::Bytes(b) = op.arg else {
+                let Arg::Bytes(b) = &op.arg else {
                     unreachable!("bytes opcodes carry bytes")
                 };
-                self.push(Value::Bytes(b));
+                self.push(Value::Bytes(b.clone()));
             }
             Opcode::BYTEARRAY8 => {
-                let Arg::Bytes(b) = op.arg else {
+                let Arg::Bytes(b) = &op.arg else {
                     unreachable!("BYTEARRAY8 carries bytes")
                 };
-                self.push(Value::ByteArray(b));
+                self.push(Value::ByteArray(b.clone()));
             }
             Opcode::NEXT_BUFFER => self.push(Value::Opaque("out-of-band buffer")),
             Opcode::READONLY_BUFFER => {
@@ -699,7 +702,7 @@ impl<'a> Machine<'a, '_, '_> {
                 let Arg::Global { module, name } = op.arg else {
                     unreachable!("GLOBAL carries names")
                 };
-                let global = self.make_global(offset, op.opcode, &module, &name, GlobalOrigin::Literal);
+                let global = self.make_global(offset, op.opcode, module, name, GlobalOrigin::Literal);
                 self.push(global);
             }
             Opcode::STACK_GLOBAL => {
@@ -728,7 +731,7 @@ impl<'a> Machine<'a, '_, '_> {
                     unreachable!("INST carries names")
                 };
                 let items = self.pop_mark()?;
-                let class = self.make_global(offset, op.opcode, &module, &name, GlobalOrigin::Literal);
+                let class = self.make_global(offset, op.opcode, module, name, GlobalOrigin::Literal);
                 let args = self.tuple(items)?;
                 let result = self.call(offset, op.opcode, CallKind::Inst, class, args, None);
                 self.push(result);
@@ -780,8 +783,8 @@ impl<'a> Machine<'a, '_, '_> {
             }
             Opcode::PERSID | Opcode::BINPERSID => {
                 // PERSID carries the id inline; BINPERSID takes it from the stack.
-                let pid = match op.arg {
-                    Arg::Text(pid) => Value::Str(pid),
+                let pid = match &op.arg {
+                    Arg::Text(pid) => Value::Str(pid.clone()),
                     _ => self.pop()?,
                 };
                 let args = self.tuple(vec![pid])?;

@@ -37,9 +37,10 @@ pub enum Arg<'a> {
     /// A Python 2 `str` (STRING, BINSTRING, SHORT_BINSTRING): bytes that Python 3 decodes.
     Str8(Blob<'a>),
     Bytes(Blob<'a>),
+    /// GLOBAL and INST operands: two lines of the stream, always borrowed.
     Global {
-        module: Text<'a>,
-        name: Text<'a>,
+        module: &'a str,
+        name: &'a str,
     },
     /// Memo index (GET/PUT family) or extension code (EXT family).
     Index(u64),
@@ -313,10 +314,7 @@ impl<'a> Reader<'a> {
                 let name = c.line()?;
                 let module = std::str::from_utf8(module).map_err(|_| c.bad("module name is not valid UTF-8"))?;
                 let name = std::str::from_utf8(name).map_err(|_| c.bad("name is not valid UTF-8"))?;
-                Arg::Global {
-                    module: Text::Borrowed(module),
-                    name: Text::Borrowed(name),
-                }
+                Arg::Global { module, name }
             }
             ArgKind::Bytes1 => {
                 let n = c.take(1)?[0] as usize;

@@ -81,46 +81,59 @@ impl Pairs<'_> {
 
 // Values can nest as deeply as a hostile stream likes (or form cycles through the memo, which
 // simply leak until the analysis ends). Dropping them recursively would overflow the stack, so
-// containers and calls hand their children to an explicit work list instead.
-fn drop_iteratively(mut pending: Vec<Value<'_>>) {
-    while let Some(value) = pending.pop() {
-        match value {
-            Value::Tuple(rc) | Value::FrozenSet(rc) => {
-                if let Ok(mut seq) = Rc::try_unwrap(rc) {
-                    pending.append(&mut seq.items);
-                }
-            }
-            Value::List(rc) | Value::Set(rc) => {
-                if let Ok(cell) = Rc::try_unwrap(rc) {
-                    pending.append(&mut cell.into_inner().items);
-                }
-            }
-            Value::Dict(rc) => {
-                if let Ok(cell) = Rc::try_unwrap(rc) {
-                    for (k, v) in std::mem::take(&mut cell.into_inner().items) {
-                        pending.push(k);
-                        pending.push(v);
-                    }
-                }
-            }
-            Value::Call(rc) => {
-                if let Ok(mut call) = Rc::try_unwrap(rc) {
-                    pending.extend(call.take_children());
-                }
-            }
-            Value::Bound(rc) => {
-                if let Ok(bound) = Rc::try_unwrap(rc) {
-                    pending.push(bound.receiver);
-                }
-            }
-            Value::ComputedGlobal(rc) => {
-                if let Ok(global) = Rc::try_unwrap(rc) {
-                    pending.push(global.module);
-                    pending.push(global.name);
-                }
-            }
-            _ => {}
+// containers and calls hand their children to an explicit work list instead. The list borrows
+// the first container's own allocation, so the common drop allocates nothing.
+fn drop_iteratively<'a>(initial: impl IntoIterator<Item = Value<'a>>) {
+    let mut pending: Vec<Value<'a>> = Vec::new();
+    let take = |mut items: Vec<Value<'a>>, pending: &mut Vec<Value<'a>>| {
+        if pending.is_empty() {
+            std::mem::swap(pending, &mut items);
+        } else {
+            pending.append(&mut items);
         }
+    };
+    let unfold = |value: Value<'a>, pending: &mut Vec<Value<'a>>| match value {
+        Value::Tuple(rc) | Value::FrozenSet(rc) => {
+            if let Ok(mut seq) = Rc::try_unwrap(rc) {
+                take(std::mem::take(&mut seq.items), pending);
+            }
+        }
+        Value::List(rc) | Value::Set(rc) => {
+            if let Ok(cell) = Rc::try_unwrap(rc) {
+                take(std::mem::take(&mut cell.into_inner().items), pending);
+            }
+        }
+        Value::Dict(rc) => {
+            if let Ok(cell) = Rc::try_unwrap(rc) {
+                for (k, v) in std::mem::take(&mut cell.into_inner().items) {
+                    pending.push(k);
+                    pending.push(v);
+                }
+            }
+        }
+        Value::Call(rc) => {
+            if let Ok(mut call) = Rc::try_unwrap(rc) {
+                pending.extend(call.take_children());
+            }
+        }
+        Value::Bound(rc) => {
+            if let Ok(bound) = Rc::try_unwrap(rc) {
+                pending.push(bound.receiver);
+            }
+        }
+        Value::ComputedGlobal(rc) => {
+            if let Ok(global) = Rc::try_unwrap(rc) {
+                pending.push(global.module);
+                pending.push(global.name);
+            }
+        }
+        _ => {}
+    };
+    for value in initial {
+        unfold(value, &mut pending);
+    }
+    while let Some(value) = pending.pop() {
+        unfold(value, &mut pending);
     }
 }
 
@@ -152,16 +165,16 @@ impl Drop for Call<'_> {
 }
 
 impl<'a> Call<'a> {
-    fn take_children(&mut self) -> Vec<Value<'a>> {
-        let mut children = vec![
+    fn take_children(&mut self) -> impl Iterator<Item = Value<'a>> {
+        [
             std::mem::replace(&mut self.callee, Value::None),
             std::mem::replace(&mut self.args, Value::None),
-        ];
-        children.extend(self.kwargs.take());
-        children.extend(self.effective_args.take());
-        children.extend(self.folded.take());
-        children.append(self.state.get_mut());
-        children
+        ]
+        .into_iter()
+        .chain(self.kwargs.take())
+        .chain(self.effective_args.take())
+        .chain(self.folded.take())
+        .chain(std::mem::take(self.state.get_mut()))
     }
 
     /// Nesting depth of the call expression.
