@@ -35,8 +35,7 @@ pub fn follow(files: &mut Vec<FileReport>, options: &ScanOptions) {
         files,
     };
     for i in 0..follower.files.len() {
-        let path = PathBuf::from(&follower.files[i].path);
-        if let Some(path) = follower.canonical(&path) {
+        if let Some(path) = follower.canonical(i) {
             follower.known.insert(path, i);
         }
     }
@@ -65,8 +64,7 @@ impl Follower<'_, '_> {
     fn run(&mut self) {
         let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
         while let Some((i, depth)) = self.queue.pop_front() {
-            let path = PathBuf::from(&self.files[i].path);
-            let Some(path) = self.canonical(&path) else {
+            let Some(path) = self.canonical(i) else {
                 continue;
             };
             let base = path
@@ -92,9 +90,14 @@ impl Follower<'_, '_> {
         }
     }
 
-    /// The canonical path of a scanned file: its folder's canonical form (cached) and its name,
-    /// unless the file itself is a link.
-    fn canonical(&mut self, path: &Path) -> Option<PathBuf> {
+    /// The canonical path of a scanned file: as the walk found it, or its folder's canonical
+    /// form (cached) and its name, unless the file itself is a link.
+    fn canonical(&mut self, i: usize) -> Option<PathBuf> {
+        if let Some(known) = &self.files[i].canonical {
+            return Some(known.clone());
+        }
+        let path = PathBuf::from(&self.files[i].path);
+        let path = path.as_path();
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return std::fs::canonicalize(path).ok();
         };

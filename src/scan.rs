@@ -108,6 +108,9 @@ pub struct FileReport {
     pub reached_from: Option<String>,
     /// Why the file could not be read, when it could not.
     pub error: Option<String>,
+    /// The canonical path, when the walk already knew it (for following references).
+    #[serde(skip)]
+    pub canonical: Option<PathBuf>,
 }
 
 impl FileReport {
@@ -129,6 +132,7 @@ impl FileReport {
             load_estimate: Default::default(),
             reached_from: None,
             error: None,
+            canonical: None,
         }
     }
 
@@ -206,6 +210,9 @@ pub fn scan(candidates: &[Candidate], options: &ScanOptions, progress: &(dyn Fn(
     let work = || {
         candidates
             .par_iter()
+            // One file per task: files differ in cost by orders of magnitude, and idle workers
+            // should steal single files rather than halves of ranges.
+            .with_max_len(1)
             .filter_map(|c| {
                 let report = scan_candidate(c, options);
                 progress();
@@ -363,6 +370,7 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
         behaviours,
         reached_from: None,
         error: None,
+        canonical: candidate.canonical.clone(),
     })
 }
 
@@ -500,7 +508,7 @@ impl std::ops::Deref for Bytes {
     }
 }
 
-const MMAP_THRESHOLD: u64 = 1 << 20;
+const MMAP_THRESHOLD: u64 = 64 << 10;
 
 pub fn read(path: &Path) -> std::io::Result<Bytes> {
     // Checked before opening: opening a FIFO blocks until a writer appears.

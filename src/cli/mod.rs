@@ -199,6 +199,10 @@ struct Setup {
 }
 
 fn prepare(select: &SelectArgs) -> Result<Setup> {
+    // The knowledge base is parsed while the walk runs instead of by the first file analysed.
+    std::thread::spawn(|| {
+        picklegate::kb::Kb::builtin();
+    });
     let root = scan_root(&select.paths);
     let (config, config_path) = load_config(select, &root)?;
     let rules = suppress::config_rules::build(&config, &config_path, config::today())?;

@@ -184,6 +184,9 @@ fn walk_dir(root: &Path, options: &WalkOptions, filters: &Filters, out: &mut Vec
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .follow_links(false)
+        // ripgrep's own `.ignore` files are not ours to honour (and probing for them in every
+        // folder is a good part of a walk's cost).
+        .ignore(false)
         .add_custom_ignore_filename(IGNORE_FILE)
         .filter_entry(|entry| entry.file_name() != ".git")
         .sort_by_file_name(|a, b| a.cmp(b))

@@ -262,7 +262,8 @@ struct Memo<'a> {
 const EMPTY: u32 = u32::MAX;
 
 /// Values in fixed-size chunks: growing never copies what is stored (a doubling vector would
-/// move, and briefly hold twice, millions of values).
+/// move, and briefly hold twice, millions of values). The first chunk grows as needed, so the
+/// many small streams of a scan do not each reserve a whole chunk.
 #[derive(Default)]
 struct Pool<'a> {
     chunks: Vec<Vec<Value<'a>>>,
@@ -282,7 +283,12 @@ impl<'a> Pool<'a> {
 
     fn push(&mut self, value: Value<'a>) {
         if self.len % CHUNK == 0 {
-            self.chunks.push(Vec::with_capacity(CHUNK));
+            let chunk = if self.chunks.is_empty() {
+                Vec::new()
+            } else {
+                Vec::with_capacity(CHUNK)
+            };
+            self.chunks.push(chunk);
         }
         if let Some(chunk) = self.chunks.last_mut() {
             chunk.push(value);
