@@ -77,7 +77,38 @@ def corpus_section(name, summary, rows, manifest):
         out += ["picklegate misses: " + ", ".join(f"`{p}` ({v})" for p, v in misses), ""]
     if false_pos:
         out += ["picklegate flags on benign files: " + ", ".join(f"`{p}`" + (f" (expected: {e})" if e else "") for p, e in false_pos), ""]
+    out += severity_section(summary, manifest)
     return out
+
+
+SEVERITIES = ["critical", "high", "medium", "low", "info", "none"]
+
+
+def severity_section(summary, manifest):
+    """picklegate's highest active severity per labelled file, from the whole-corpus JSON scan
+    that scripts/evaluate.sh saves beside the harness results (`picklegate-scan.json`)."""
+    scan_path = os.path.join(summary["meta"].get("result_dir", ""), "picklegate-scan.json")
+    if not os.path.exists(scan_path):
+        return []
+    report = json.load(open(scan_path))
+    root = os.path.dirname(summary["meta"]["manifest"])
+    worst = {}
+    for f in report["files"]:
+        rel = os.path.relpath(f["path"], root)
+        severities = [x["severity"] for x in f["findings"] if not x.get("suppression")]
+        worst[rel] = min(severities, key=SEVERITIES.index) if severities else "none"
+    counts = collections.defaultdict(collections.Counter)
+    for path, info in manifest.items():
+        label = info.get("label")
+        if label in ("malicious", "benign") and path in worst:
+            counts[label][worst[path]] += 1
+    out = ["picklegate's highest severity per file (one whole-corpus scan, `--fail-on none`):", "",
+           "| label | files | " + " | ".join(SEVERITIES) + " |", "|---|---|" + "---|" * len(SEVERITIES)]
+    for label in ("malicious", "benign"):
+        if counts[label]:
+            total = sum(counts[label].values())
+            out.append(f"| {label} | {total} | " + " | ".join(str(counts[label][s]) for s in SEVERITIES) + " |")
+    return out + [""]
 
 
 def main():
@@ -88,6 +119,7 @@ def main():
     for pair in pairs:
         name, result_dir = pair.split("=", 1)
         summary, rows, manifest = load(result_dir)
+        summary["meta"]["result_dir"] = result_dir
         versions.update(summary["meta"]["versions"])
         date = summary["meta"]["date_utc"]
         sections += corpus_section(name, summary, rows, manifest)

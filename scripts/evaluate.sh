@@ -16,6 +16,12 @@ mkdir -p "$out"
 
 run() {
   python3 "$shared/eval/run_peers.py" "$1" --picklegate-bin target/release/picklegate --out "$out/$2" "${@:3}" "${extra[@]}"
+  # One scan of every manifest file for the severity breakdown (the harness records verdicts).
+  local files
+  mapfile -t files < <(python3 -c 'import json, os, sys
+m = json.load(open(sys.argv[1]))
+print("\n".join(os.path.join(os.path.dirname(sys.argv[1]), p) for p in m))' "$1/manifest.json")
+  target/release/picklegate scan --quiet --format json --fail-on none "${files[@]}" > "$out/$2/picklegate-scan.json"
 }
 run "$out/benign-dev" benign
 run "$shared/corpus/malicious-dev" malicious --no-dir-runs
