@@ -63,7 +63,7 @@ median() {
   json=$(mktemp)
   PROMPTFOO_DISABLE_TELEMETRY=1 NO_ANALYTICS=1 hyperfine --style none -N -i -w 2 -r "$runs" \
     --export-json "$json" "$(printf '%q ' "$@")" > /dev/null 2>&1
-  python3 -c 'import json, sys; print(f"{json.load(open(sys.argv[1]))[\"results\"][0][\"median\"]:.4f}")' "$json"
+  python3 -c "import json, sys; print('%.4f' % json.load(open(sys.argv[1]))['results'][0]['median'])" "$json"
   rm -f "$json"
 }
 
