@@ -34,7 +34,7 @@ pub struct Facts<'a, 'k> {
     pub computed_globals: Vec<Rc<ComputedGlobal<'a>>>,
     /// BUILD applied to a module, class or function (not to an instance).
     pub global_builds: Vec<Build<'a>>,
-    /// Paths of every callable actually invoked (allowlisted or not).
+    /// Paths of the callables actually invoked that no allowlist covers.
     pub invoked_paths: HashSet<String>,
     /// Allowlisted globals seen, per framework id (for context in explanations).
     pub frameworks_seen: BTreeMap<String, u32>,
@@ -219,12 +219,12 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
             }
             return;
         };
+        // Allowlisted callables (the framework's or the project's) are never reported, so
+        // nothing needs to know they were invoked.
         let Some(class) = self.classify(&target.module, &target.name) else {
-            self.invoked_paths.insert(target.path());
             return;
         };
         if matches!(class, Class::Allowed { .. }) {
-            self.invoked_paths.insert(target.path());
             return;
         }
         if room(self.calls.len(), &class) {
