@@ -7,10 +7,6 @@ use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion
 use picklegate::analyze::{analyze, analyze_with, AnalyzeOptions};
 use picklegate::formats::pickle::{run_stream, Limits, Observer, Opcode, Reader};
 
-// The allocator the binary uses (src/main.rs), so the numbers are the ones a scan gets.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A protocol-4 pickle of `n` ints and `n` memoized short strings in one list: about 3 `n`
 /// opcodes, the shape of a large data pickle.
 fn data_pickle(n: u32) -> Vec<u8> {

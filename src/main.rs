@@ -4,11 +4,6 @@ mod cli;
 
 use std::process::ExitCode;
 
-// The analysis allocates many small, short-lived values (symbolic stack items, containers);
-// mimalloc serves them markedly faster than the system allocator (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = <cli::args::Cli as clap::Parser>::parse();
     match cli::run(args) {
