@@ -88,35 +88,21 @@ impl<'a, 'k> Facts<'a, 'k> {
 
     /// The knowledge base's class, with the project allowlist applied to unknown globals.
     fn classify(&mut self, module: &Rc<str>, name: &Rc<str>) -> Option<Class<'k>> {
-        let cached = self
-            .classes
-            .get(&**module)
-            .and_then(|names| names.get(&**name))
-            .copied();
-        let cached = match cached {
-            Some(cached) => cached,
-            None => {
-                let cached = match self.lookup(module, name) {
-                    Some(class) => Cached::Kb(class),
-                    None => Cached::Project,
-                };
-                self.classes
-                    .entry(module.clone())
-                    .or_default()
-                    .insert(name.clone(), cached);
-                return match cached {
-                    Cached::Kb(class) => Some(class),
-                    Cached::Project => None,
-                };
-            }
-        };
-        match cached {
-            Cached::Kb(class) => Some(class),
-            Cached::Project => {
-                *self.frameworks_seen.entry("project".to_string()).or_default() += 1;
-                None
-            }
+        if let Some(cached) = self.classes.get(&**module).and_then(|names| names.get(&**name)) {
+            return match *cached {
+                Cached::Kb(class) => Some(class),
+                Cached::Project => {
+                    *self.frameworks_seen.entry("project".to_string()).or_default() += 1;
+                    None
+                }
+            };
         }
+        let class = self.lookup(module, name);
+        self.classes
+            .entry(module.clone())
+            .or_default()
+            .insert(name.clone(), class.map_or(Cached::Project, Cached::Kb));
+        class
     }
 
     /// `classify` without the cache.

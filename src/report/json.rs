@@ -43,12 +43,9 @@ pub fn render(outcome: &ScanOutcome) -> String {
         summary: &outcome.summary,
         notices: &outcome.notices,
     };
-    // Sized from the outcome so a large report is not copied over and over as it grows.
-    let findings: usize = outcome.files.iter().map(|f| f.findings.len()).sum();
-    let mut out = Vec::with_capacity(1024 + outcome.files.len() * 1024 + findings * 2048);
-    serde_json::to_writer_pretty(&mut out, &doc).expect("report types serialize");
-    out.push(b'\n');
-    String::from_utf8(out).expect("serde_json writes UTF-8")
+    let mut out = serde_json::to_string_pretty(&doc).expect("report types serialize");
+    out.push('\n');
+    out
 }
 
 /// What the gate needs from a JSON v1 report.

@@ -226,14 +226,13 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
 
 fn list(names: &BTreeSet<String>) -> String {
     const SHOWN: usize = 8;
-    let mut text: Vec<&str> = names.iter().take(SHOWN).map(String::as_str).collect();
+    let text: Vec<&str> = names.iter().take(SHOWN).map(String::as_str).collect();
     let more = names.len().saturating_sub(SHOWN);
     let extra = if more > 0 {
         format!(" and {more} more")
     } else {
         String::new()
     };
-    text.sort_unstable();
     format!("{}{extra}", text.join(", "))
 }
 

@@ -10,6 +10,25 @@ fn decompile(path: &str) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// The report of the file whose path ends with `suffix`.
+fn file_ending<'r>(report: &'r Value, suffix: &str) -> &'r Value {
+    report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no report for {suffix}"))
+}
+
+fn behaviour_ids(file: &Value) -> Vec<&str> {
+    file["behaviours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect()
+}
+
 fn scan_json(paths: &[&str]) -> Value {
     let output = picklegate()
         .args(["scan", "--quiet", "--format", "json"])
@@ -116,18 +135,8 @@ fn behaviours_per_category_in_json_and_sarif() {
     let sarif: Value = serde_json::from_slice(&std::fs::read(&sarif_path).unwrap()).unwrap();
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     for (fixture, behaviour) in cases {
-        let file = report["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["path"].as_str().unwrap().ends_with(fixture))
-            .unwrap();
-        let ids: Vec<&str> = file["behaviours"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| b["id"].as_str().unwrap())
-            .collect();
+        let file = file_ending(&report, fixture);
+        let ids = behaviour_ids(file);
         assert!(ids.contains(&behaviour), "{fixture}: {ids:?}");
         let on_load = file["on_load"].as_str().unwrap();
         assert!(on_load.starts_with("on load: "), "{on_load}");
@@ -323,12 +332,7 @@ fn payloads_say_which_loader_path_runs_them() {
         "fixtures/containers/torch/extra_pickle_member.pt",
     ]);
     let path_of = |file: &str| {
-        report["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["path"].as_str().unwrap().ends_with(file))
-            .unwrap()["findings"][0]["loader_path"]
+        file_ending(&report, file)["findings"][0]["loader_path"]
             .as_str()
             .unwrap()
             .to_string()
@@ -344,15 +348,7 @@ fn load_estimates_predict_what_a_load_would_cost() {
         "fixtures/containers/torch/forged_storage_size.pt",
         "fixtures/containers/torch/state_dict.pt",
     ]);
-    let estimate = |name: &str| {
-        report["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["path"].as_str().unwrap().ends_with(name))
-            .unwrap()["load_estimate"]
-            .clone()
-    };
+    let estimate = |name: &str| file_ending(&report, name)["load_estimate"].clone();
     assert!(estimate("billion_laughs_memo_p2.pkl")["objects"].as_u64().unwrap() > 100_000_000);
     assert_eq!(estimate("forged_storage_size.pt")["tensor_bytes"], 4u64 << 30);
     // nn.Linear(2, 2): 4 + 2 floats.
@@ -375,12 +371,7 @@ fn serialized_code_is_rated_by_what_it_can_reach() {
     let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
     let report = scan_json(&refs);
     for (fixture, severity, behaviour) in cases {
-        let file = report["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["path"].as_str().unwrap().ends_with(fixture))
-            .unwrap();
+        let file = file_ending(&report, fixture);
         let finding = file["findings"]
             .as_array()
             .unwrap()
@@ -388,19 +379,9 @@ fn serialized_code_is_rated_by_what_it_can_reach() {
             .find(|f| f["rule"] == "code-object")
             .unwrap_or_else(|| panic!("{fixture}: no code-object finding"));
         assert_eq!(finding["severity"], severity, "{fixture}: {finding}");
-        let ids: Vec<&str> = file["behaviours"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| b["id"].as_str().unwrap())
-            .collect();
+        let ids = behaviour_ids(file);
         assert_eq!(ids, [behaviour], "{fixture}");
     }
-    let plain = &report["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"].as_str().unwrap().ends_with("numpy_p4.pkl"))
-        .unwrap()["findings"][0]["message"];
+    let plain = &file_ending(&report, "numpy_p4.pkl")["findings"][0]["message"];
     assert!(plain.as_str().unwrap().contains("log1p, np"), "{plain}");
 }
