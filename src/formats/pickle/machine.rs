@@ -197,7 +197,7 @@ fn run<'a>(
         inline_arrays,
         reader: Reader::new(data, start),
         limits,
-        stack: Vec::new(),
+        stack: Stack::default(),
         marks: Vec::new(),
         memo: Memo::default(),
         proto: 0,
@@ -281,7 +281,7 @@ impl<'a> Pool<'a> {
         self.chunks.get(slot / CHUNK)?.get(slot % CHUNK)
     }
 
-    fn push(&mut self, value: Value<'a>) {
+    fn push(&mut self, value: &Value<'a>) {
         if self.len % CHUNK == 0 {
             let chunk = if self.chunks.is_empty() {
                 Vec::new()
@@ -291,8 +291,122 @@ impl<'a> Pool<'a> {
             self.chunks.push(chunk);
         }
         if let Some(chunk) = self.chunks.last_mut() {
-            chunk.push(value);
+            push_in_place(chunk, || value.clone());
             self.len += 1;
+        }
+    }
+}
+
+/// The machine's stack, in fixed-size segments: a stream that piles millions of values under
+/// one mark grows it without copying them (a doubling vector copies, and for a moment holds,
+/// every value twice). Segment `k` holds values `k * SEGMENT ..`; the first grows as needed.
+#[derive(Default)]
+struct Stack<'a> {
+    segments: Vec<Vec<Value<'a>>>,
+    len: usize,
+}
+
+const SEGMENT: usize = 1 << 14;
+
+impl<'a> Stack<'a> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, index: usize) -> Option<&Value<'a>> {
+        self.segments.get(index / SEGMENT)?.get(index % SEGMENT)
+    }
+
+    fn last(&self) -> Option<&Value<'a>> {
+        self.get(self.len.checked_sub(1)?)
+    }
+
+    fn push(&mut self, value: Value<'a>) {
+        self.segment_for_push().push(value);
+        self.len += 1;
+    }
+
+    /// Pushes the value `make` builds, in place (see `push_in_place`).
+    fn push_with(&mut self, make: impl FnMut() -> Value<'a>) {
+        push_in_place(self.segment_for_push(), make);
+        self.len += 1;
+    }
+
+    fn segment_for_push(&mut self) -> &mut Vec<Value<'a>> {
+        let index = self.len / SEGMENT;
+        if index == self.segments.len() {
+            let capacity = if index == 0 { 0 } else { SEGMENT };
+            self.segments.push(Vec::with_capacity(capacity));
+        }
+        &mut self.segments[index]
+    }
+
+    fn pop(&mut self) -> Option<Value<'a>> {
+        self.len = self.len.checked_sub(1)?;
+        let index = self.len / SEGMENT;
+        // One emptied segment is kept, so that pushing and popping across a boundary does not
+        // allocate each time.
+        self.segments.truncate(index + 2);
+        self.segments[index].pop()
+    }
+
+    /// Removes the values from `start` up, handing them to `take` in order, one segment's
+    /// worth at a time: `take` empties the vector from the given index on.
+    fn take_from(&mut self, start: usize, mut take: impl FnMut(&mut Vec<Value<'a>>, usize)) {
+        let start = start.min(self.len);
+        let first = start / SEGMENT;
+        for (i, segment) in self.segments.iter_mut().enumerate().skip(first) {
+            let from = if i == first { start % SEGMENT } else { 0 };
+            if segment.len() > from {
+                take(segment, from);
+                segment.truncate(from);
+            }
+        }
+        self.segments.truncate(first + 2);
+        self.len = start;
+    }
+
+    fn split_off(&mut self, start: usize) -> Vec<Value<'a>> {
+        let mut items = Vec::with_capacity(self.len.saturating_sub(start));
+        self.take_from(start, |segment, from| items.extend(segment.drain(from..)));
+        items
+    }
+}
+
+/// Pushes the value `make` builds straight into the vector's next slot. `Vec::push` takes the
+/// value first, so it is built in a stack temporary one field at a time and then copied into
+/// place with loads wider than the stores that wrote it: a store-forwarding stall that cost
+/// more than the rest of a simple opcode's step.
+#[inline(always)]
+fn push_in_place<'a>(values: &mut Vec<Value<'a>>, make: impl FnMut() -> Value<'a>) {
+    let len = values.len();
+    values.resize_with(len + 1, make);
+}
+
+/// Adds the values of `source` from `from` on to `seq`: kept ones are moved in bulk, those
+/// past the container limit only counted (and dropped where they lie).
+fn fill_seq_from<'a>(seq: &mut Seq<'a>, source: &mut Vec<Value<'a>>, from: usize, max_items: usize) {
+    for item in &source[from..] {
+        seq.weight = seq.weight.saturating_add(item.weight());
+        seq.depth = seq.depth.max(item.depth().saturating_add(1));
+    }
+    let count = source.len() - from;
+    let keep = max_items.saturating_sub(seq.items.len()).min(count);
+    seq.items.extend(source.drain(from..from + keep));
+    seq.omitted += (count - keep) as u64;
+}
+
+/// Key/value pairs from an even number of items.
+fn fill_pairs<'a>(pairs: &mut Pairs<'a>, items: impl IntoIterator<Item = Value<'a>>, max_items: usize) {
+    let mut it = items.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        pairs.weight = pairs.weight.saturating_add(k.weight()).saturating_add(v.weight());
+        pairs.depth = pairs.depth.max(k.depth().max(v.depth()).saturating_add(1));
+        // Duplicate keys are kept in order; lookups take the last one, as a dict would.
+        if pairs.items.len() < max_items {
+            pairs.items.push((k, v));
+        } else {
+            pairs.omitted += 1;
         }
     }
 }
@@ -328,8 +442,8 @@ impl<'a> Memo<'a> {
         self.pool.get(slot as usize)
     }
 
-    fn slot_for(&mut self, value: Value<'a>) -> u32 {
-        let scalar = match &value {
+    fn slot_for(&mut self, value: &Value<'a>) -> u32 {
+        let scalar = match value {
             Value::None => Some(Scalar::None),
             Value::Bool(b) => Some(Scalar::Bool(*b)),
             Value::Int(i) => Some(Scalar::Int(*i)),
@@ -346,7 +460,7 @@ impl<'a> Memo<'a> {
             return slot;
         }
         if let Some(slot) = self.last_object {
-            if self.pool.get(slot as usize).is_some_and(|v| v.same_object(&value)) {
+            if self.pool.get(slot as usize).is_some_and(|v| v.same_object(value)) {
                 return slot;
             }
         }
@@ -356,7 +470,7 @@ impl<'a> Memo<'a> {
         slot
     }
 
-    fn put(&mut self, idx: u64, value: Value<'a>) {
+    fn put(&mut self, idx: u64, value: &Value<'a>) {
         let slot = self.slot_for(value);
         // Picklers number memo entries 0, 1, 2…: those live in a vector that grows with them;
         // far-off indices (a hostile 0xFFFFFFFF) go to a map and never size the vector.
@@ -381,7 +495,7 @@ struct Machine<'a, 'l, 'o> {
     inline_arrays: bool,
     reader: Reader<'a>,
     limits: &'l Limits,
-    stack: Vec<Value<'a>>,
+    stack: Stack<'a>,
     marks: Vec<usize>,
     memo: Memo<'a>,
     proto: u8,
@@ -396,17 +510,20 @@ type Step<T> = Result<T, MachineErrorKind>;
 
 impl<'a> Machine<'a, '_, '_> {
     fn run(&mut self) {
+        // One slot for every decoded op: the reader writes each operand in place, and the
+        // steps read it by reference (moving a decoded op costs more than a simple step).
+        let mut slot = Op {
+            offset: 0,
+            opcode: Opcode::STOP,
+            arg: Arg::None,
+            len: 0,
+        };
         loop {
-            // Matched by reference: moving the decoded op out of the result costs more than
-            // the rest of a simple opcode's work.
-            let result = self.reader.next_op();
-            let op = match &result {
-                Ok(op) => op,
-                Err(ReadError { offset, kind }) => {
-                    self.fail(*offset, None, MachineErrorKind::Read(kind.clone()));
-                    return;
-                }
-            };
+            if let Err(ReadError { offset, kind }) = self.reader.read_into(&mut slot) {
+                self.fail(offset, None, MachineErrorKind::Read(kind));
+                return;
+            }
+            let op = &slot;
             self.report.opcodes += 1;
             self.observer.on_op(op);
             if self.report.opcodes > self.limits.max_opcodes {
@@ -448,6 +565,17 @@ impl<'a> Machine<'a, '_, '_> {
         self.stack.push(value);
     }
 
+    // The commonest pushes build their value in place (see `push_in_place`).
+    #[inline(never)]
+    fn push_int(&mut self, value: i64) {
+        self.stack.push_with(|| Value::Int(value));
+    }
+
+    #[inline(never)]
+    fn push_text(&mut self, text: &Text<'a>) {
+        self.stack.push_with(|| Value::Str(text.clone()));
+    }
+
     fn pop(&mut self) -> Step<Value<'a>> {
         if self.stack.len() <= self.fence() {
             return Err(MachineErrorKind::StackUnderflow);
@@ -463,45 +591,41 @@ impl<'a> Machine<'a, '_, '_> {
     }
 
     fn pop_mark(&mut self) -> Step<Vec<Value<'a>>> {
-        let mark = self.marks.pop().ok_or(MachineErrorKind::MissingMark)?;
-        Ok(self.stack.split_off(mark.min(self.stack.len())))
+        let mark = self.take_mark()?;
+        Ok(self.stack.split_off(mark))
     }
 
-    fn seq(&mut self, items: Vec<Value<'a>>) -> Step<Seq<'a>> {
+    /// Pops the topmost mark and returns where its items start. Opcodes that move the items
+    /// into a container drain them from there: a mark over millions of values must not be
+    /// copied to a second vector first.
+    fn take_mark(&mut self) -> Step<usize> {
+        let mark = self.marks.pop().ok_or(MachineErrorKind::MissingMark)?;
+        Ok(mark.min(self.stack.len()))
+    }
+
+    /// Where the top `n` values start, when they sit above the fence.
+    fn top_n(&self, n: usize) -> Step<usize> {
+        match self.stack.len().checked_sub(n) {
+            Some(start) if start >= self.fence() => Ok(start),
+            _ => Err(MachineErrorKind::StackUnderflow),
+        }
+    }
+
+    fn seq(&mut self, mut items: Vec<Value<'a>>) -> Step<Seq<'a>> {
         let mut seq = Seq::empty();
-        self.extend_seq(&mut seq, items)?;
+        fill_seq_from(&mut seq, &mut items, 0, self.limits.max_container_items);
+        self.check_weight(seq.weight, seq.depth)?;
         Ok(seq)
     }
 
-    fn extend_seq(&mut self, seq: &mut Seq<'a>, items: Vec<Value<'a>>) -> Step<()> {
-        for item in items {
-            seq.weight = seq.weight.saturating_add(item.weight());
-            seq.depth = seq.depth.max(item.depth().saturating_add(1));
-            if seq.items.len() < self.limits.max_container_items {
-                seq.items.push(item);
-            } else {
-                seq.omitted += 1;
-            }
-        }
-        self.check_weight(seq.weight, seq.depth)
-    }
-
-    fn extend_pairs(&mut self, pairs: &mut Pairs<'a>, items: Vec<Value<'a>>) -> Step<()> {
-        if items.len() % 2 != 0 {
-            return Err(MachineErrorKind::OddItemCount);
-        }
-        let mut it = items.into_iter();
-        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            pairs.weight = pairs.weight.saturating_add(k.weight()).saturating_add(v.weight());
-            pairs.depth = pairs.depth.max(k.depth().max(v.depth()).saturating_add(1));
-            // Duplicate keys are kept in order; lookups take the last one, as a dict would.
-            if pairs.items.len() < self.limits.max_container_items {
-                pairs.items.push((k, v));
-            } else {
-                pairs.omitted += 1;
-            }
-        }
-        self.check_weight(pairs.weight, pairs.depth)
+    /// A sequence of the stack's values from `start` up.
+    fn seq_from(&mut self, start: usize) -> Step<Seq<'a>> {
+        let mut seq = Seq::empty();
+        let max = self.limits.max_container_items;
+        self.stack
+            .take_from(start, |items, from| fill_seq_from(&mut seq, items, from, max));
+        self.check_weight(seq.weight, seq.depth)?;
+        Ok(seq)
     }
 
     fn check_weight(&mut self, weight: u64, depth: u32) -> Step<()> {
@@ -575,7 +699,10 @@ impl<'a> Machine<'a, '_, '_> {
             | Opcode::FLOAT
             | Opcode::BINFLOAT => {
                 let value = match &op.arg {
-                    Arg::Int(i) => Value::Int(*i),
+                    Arg::Int(i) => {
+                        self.push_int(*i);
+                        return Ok(false);
+                    }
                     Arg::BigInt(s) => Value::BigInt(s.clone()),
                     Arg::LongBytes(b) if b.len() <= MAX_DECIMAL_LONG_BYTES => Value::BigInt(long_to_decimal(b).into()),
                     Arg::LongBytes(b) => Value::BigInt(format!("<{}-byte int>", b.len()).into()),
@@ -606,7 +733,7 @@ impl<'a> Machine<'a, '_, '_> {
                 let Arg::Text(t) = &op.arg else {
                     unreachable!("unicode opcodes carry text")
                 };
-                self.push(Value::Str(t.clone()));
+                self.push_text(t);
             }
             Opcode::BINBYTES | Opcode::SHORT_BINBYTES | Opcode::BINBYTES8 => {
                 let Arg::Bytes(b) = &op.arg else {
@@ -634,75 +761,73 @@ impl<'a> Machine<'a, '_, '_> {
                     Opcode::TUPLE2 => 2,
                     _ => 3,
                 };
-                if self.stack.len() < self.fence() + n {
-                    return Err(MachineErrorKind::StackUnderflow);
-                }
-                let items = self.stack.split_off(self.stack.len() - n);
-                let t = self.tuple(items)?;
-                self.push(t);
+                let start = self.top_n(n)?;
+                let seq = self.seq_from(start)?;
+                self.push(Value::Tuple(Rc::new(seq)));
             }
             Opcode::TUPLE => {
-                let items = self.pop_mark()?;
-                let t = self.tuple(items)?;
-                self.push(t);
+                let start = self.take_mark()?;
+                let seq = self.seq_from(start)?;
+                self.push(Value::Tuple(Rc::new(seq)));
             }
             Opcode::EMPTY_LIST => self.push(Value::List(Rc::new(RefCell::new(Seq::empty())))),
             Opcode::LIST => {
-                let items = self.pop_mark()?;
-                let seq = self.seq(items)?;
+                let start = self.take_mark()?;
+                let seq = self.seq_from(start)?;
                 self.push(Value::List(Rc::new(RefCell::new(seq))));
             }
             Opcode::EMPTY_DICT => self.push(Value::Dict(Rc::new(RefCell::new(Pairs::empty())))),
             Opcode::DICT => {
-                let items = self.pop_mark()?;
+                let start = self.take_mark()?;
+                if (self.stack.len() - start) % 2 != 0 {
+                    return Err(MachineErrorKind::OddItemCount);
+                }
                 let mut pairs = Pairs::empty();
-                self.extend_pairs(&mut pairs, items)?;
+                fill_pairs(&mut pairs, self.stack.split_off(start), self.limits.max_container_items);
+                self.check_weight(pairs.weight, pairs.depth)?;
                 self.push(Value::Dict(Rc::new(RefCell::new(pairs))));
             }
             Opcode::EMPTY_SET => self.push(Value::Set(Rc::new(RefCell::new(Seq::empty())))),
             Opcode::FROZENSET => {
-                let items = self.pop_mark()?;
-                let seq = self.seq(items)?;
+                let start = self.take_mark()?;
+                let seq = self.seq_from(start)?;
                 self.push(Value::FrozenSet(Rc::new(seq)));
             }
             Opcode::APPEND => {
-                let item = self.pop()?;
-                self.add_items(offset, op.opcode, vec![item], "append")?;
+                let start = self.top_n(1)?;
+                self.add_items(offset, op.opcode, start, "append")?;
             }
             Opcode::APPENDS => {
-                let items = self.pop_mark()?;
-                self.add_items(offset, op.opcode, items, "extend")?;
+                let start = self.take_mark()?;
+                self.add_items(offset, op.opcode, start, "extend")?;
             }
             Opcode::ADDITEMS => {
-                let items = self.pop_mark()?;
-                self.add_items(offset, op.opcode, items, "add")?;
+                let start = self.take_mark()?;
+                self.add_items(offset, op.opcode, start, "add")?;
             }
             Opcode::SETITEM => {
-                let value = self.pop()?;
-                let key = self.pop()?;
-                self.set_items(offset, op.opcode, vec![key, value])?;
+                let start = self.top_n(2)?;
+                self.set_items(offset, op.opcode, start)?;
             }
             Opcode::SETITEMS => {
-                let items = self.pop_mark()?;
-                self.set_items(offset, op.opcode, items)?;
+                let start = self.take_mark()?;
+                self.set_items(offset, op.opcode, start)?;
             }
             Opcode::GET | Opcode::BINGET | Opcode::LONG_BINGET => {
                 let Arg::Index(i) = op.arg else {
                     unreachable!("GET family carries an index")
                 };
-                let value = self.memo.get(i).cloned().ok_or(MachineErrorKind::MemoMissing(i))?;
-                self.push(value);
+                let value = self.memo.get(i).ok_or(MachineErrorKind::MemoMissing(i))?;
+                self.stack.push_with(|| value.clone());
             }
             Opcode::PUT | Opcode::BINPUT | Opcode::LONG_BINPUT => {
                 let Arg::Index(i) = op.arg else {
                     unreachable!("PUT family carries an index")
                 };
-                let value = self.top()?.clone();
-                self.memo_put(i, value)?;
+                self.memo_put(i)?;
             }
             Opcode::MEMOIZE => {
-                let value = self.top()?.clone();
-                self.memo_put(self.memo.len() as u64, value)?;
+                self.memo_put(self.memo.len() as u64)?;
             }
             Opcode::GLOBAL => {
                 let Arg::Global { module, name } = op.arg else {
@@ -874,47 +999,67 @@ impl<'a> Machine<'a, '_, '_> {
         Ok(())
     }
 
-    fn memo_put(&mut self, idx: u64, value: Value<'a>) -> Step<()> {
+    /// Stores the top of the stack under `idx`.
+    fn memo_put(&mut self, idx: u64) -> Step<()> {
+        if self.stack.len() <= self.fence() {
+            return Err(MachineErrorKind::StackUnderflow);
+        }
         let full = self.memo.len() >= self.limits.max_memo && self.memo.get(idx).is_none();
         if full || self.memo.pool_len() >= self.limits.max_memo.saturating_mul(2) {
             return Err(MachineErrorKind::Limit(LimitKind::Memo));
         }
+        let value = self.stack.last().expect("checked above the fence");
         self.memo.put(idx, value);
         Ok(())
     }
 
-    fn add_items(&mut self, offset: usize, opcode: Opcode, items: Vec<Value<'a>>, method: &'static str) -> Step<()> {
-        let target = self.top()?.clone();
+    /// The value just below `start`, which the stack's values from `start` up are added to.
+    fn target_below(&self, start: usize) -> Step<Value<'a>> {
+        if start <= self.fence() {
+            return Err(MachineErrorKind::StackUnderflow);
+        }
+        Ok(self.stack.get(start - 1).expect("below the stack's length").clone())
+    }
+
+    /// Adds the stack's values from `start` up to the object below them.
+    fn add_items(&mut self, offset: usize, opcode: Opcode, start: usize, method: &'static str) -> Step<()> {
+        let target = self.target_below(start)?;
         match &target {
-            Value::List(seq) if method != "add" => {
-                let mut seq = seq.borrow_mut();
-                self.extend_seq(&mut seq, items)?;
-            }
-            Value::Set(seq) if method == "add" => {
-                let mut seq = seq.borrow_mut();
-                self.extend_seq(&mut seq, items)?;
-            }
+            Value::List(seq) if method != "add" => self.fill_container(seq, start),
+            Value::Set(seq) if method == "add" => self.fill_container(seq, start),
             _ => {
                 // Not a plain container: the unpickler calls the object's own method.
+                let items = self.stack.split_off(start);
                 let args = self.tuple(items)?;
                 let result = self.call(offset, opcode, CallKind::Method(method), target, args, None);
                 mark_discarded(&result);
+                Ok(())
             }
         }
-        Ok(())
     }
 
-    fn set_items(&mut self, offset: usize, opcode: Opcode, items: Vec<Value<'a>>) -> Step<()> {
-        let target = self.top()?.clone();
+    fn fill_container(&mut self, seq: &RefCell<Seq<'a>>, start: usize) -> Step<()> {
+        let mut seq = seq.borrow_mut();
+        let max = self.limits.max_container_items;
+        self.stack
+            .take_from(start, |items, from| fill_seq_from(&mut seq, items, from, max));
+        self.check_weight(seq.weight, seq.depth)
+    }
+
+    /// Sets the stack's key/value pairs from `start` up on the object below them.
+    fn set_items(&mut self, offset: usize, opcode: Opcode, start: usize) -> Step<()> {
+        let target = self.target_below(start)?;
+        if (self.stack.len() - start) % 2 != 0 {
+            return Err(MachineErrorKind::OddItemCount);
+        }
         match &target {
             Value::Dict(pairs) => {
                 let mut pairs = pairs.borrow_mut();
-                self.extend_pairs(&mut pairs, items)?;
+                fill_pairs(&mut pairs, self.stack.split_off(start), self.limits.max_container_items);
+                self.check_weight(pairs.weight, pairs.depth)?;
             }
             _ => {
-                if items.len() % 2 != 0 {
-                    return Err(MachineErrorKind::OddItemCount);
-                }
+                let items = self.stack.split_off(start);
                 let args = self.tuple(items)?;
                 let result = self.call(offset, opcode, CallKind::Method("__setitem__"), target, args, None);
                 mark_discarded(&result);
@@ -1084,8 +1229,8 @@ mod tests {
         let mut memo = Memo::default();
         let list = Value::List(Rc::new(RefCell::new(Seq::empty())));
         for i in 0..1000 {
-            memo.put(i, list.clone());
-            memo.put(10_000 + i, Value::None);
+            memo.put(i, &list);
+            memo.put(10_000 + i, &Value::None);
         }
         assert_eq!(memo.len(), 2000);
         assert_eq!(memo.pool_len(), 2, "one list and one None");
@@ -1131,6 +1276,55 @@ mod tests {
         run_ok(b"\x80\x04K\x01q\x05K\x02\x94h\x01.");
         let report = run_stream(b"\x80\x04K\x01q\x05K\x02\x94h\x06.", 0, &Limits::default(), &mut Quiet);
         assert_eq!(report.error.map(|e| e.kind), Some(MachineErrorKind::MemoMissing(6)));
+    }
+
+    fn ints(values: &[Value<'_>]) -> Vec<i64> {
+        values
+            .iter()
+            .map(|v| match v {
+                Value::Int(i) => *i,
+                other => panic!("not an int: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stack_segments_keep_order_across_boundaries() {
+        let mut stack = Stack::default();
+        let n = 2 * SEGMENT + 5;
+        for i in 0..n as i64 {
+            stack.push_with(|| Value::Int(i));
+        }
+        assert_eq!(stack.len(), n);
+        assert!(matches!(stack.get(SEGMENT), Some(Value::Int(i)) if *i == SEGMENT as i64));
+        let start = SEGMENT - 3;
+        let taken = stack.split_off(start);
+        assert_eq!(ints(&taken), (start as i64..n as i64).collect::<Vec<_>>());
+        assert_eq!(stack.len(), start);
+        assert!(matches!(stack.last(), Some(Value::Int(i)) if *i == start as i64 - 1));
+        // Pushing again after the take continues where the stack now ends.
+        stack.push(Value::Int(-1));
+        assert!(matches!(stack.get(start), Some(Value::Int(-1))));
+        assert!(matches!(stack.pop(), Some(Value::Int(-1))));
+        for _ in 0..start {
+            assert!(stack.pop().is_some());
+        }
+        assert!(stack.pop().is_none());
+    }
+
+    #[test]
+    fn appends_over_a_segment_boundary_count_every_item() {
+        // A list extended by SEGMENT + 10 items under one mark: the container limit keeps the
+        // first ones and counts the rest, wherever the stack's segments split them.
+        let n = SEGMENT + 10;
+        let mut data = b"\x80\x04](".to_vec();
+        for _ in 0..n {
+            data.extend_from_slice(b"K\x07");
+        }
+        data.extend_from_slice(b"e.");
+        let report = run_ok(&data);
+        assert_eq!(report.max_logical_size, n as u64 + 1);
+        assert_eq!(report.max_stack, n + 1);
     }
 
     #[test]

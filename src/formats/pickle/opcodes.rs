@@ -55,8 +55,15 @@ macro_rules! opcodes {
             /// Every opcode, in table order.
             pub const ALL: &'static [Opcode] = &[$(Opcode::$name),*];
 
+            /// A table lookup: this runs once per opcode read.
+            #[inline]
             pub fn from_byte(byte: u8) -> Option<Opcode> {
-                match byte { $($byte => Some(Opcode::$name),)* _ => None }
+                const BY_BYTE: [Option<Opcode>; 256] = {
+                    let mut table = [None; 256];
+                    $(table[$byte as usize] = Some(Opcode::$name);)*
+                    table
+                };
+                BY_BYTE[byte as usize]
             }
 
             pub fn byte(self) -> u8 {
@@ -68,6 +75,7 @@ macro_rules! opcodes {
                 match self { $(Opcode::$name => stringify!($name)),* }
             }
 
+            #[inline]
             pub fn arg_kind(self) -> ArgKind {
                 match self { $(Opcode::$name => ArgKind::$arg),* }
             }

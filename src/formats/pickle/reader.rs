@@ -174,6 +174,19 @@ impl<'a> Reader<'a> {
     /// Reads the next opcode. At the end of the input this is a `Truncated` error: a pickle
     /// must end with STOP.
     pub fn next_op(&mut self) -> Result<Op<'a>, ReadError> {
+        let mut op = Op {
+            offset: self.pos,
+            opcode: Opcode::STOP,
+            arg: Arg::None,
+            len: 0,
+        };
+        self.read_into(&mut op).map(|()| op)
+    }
+
+    /// [`Reader::next_op`] into a slot the caller reuses. The operand is written in place: an
+    /// operand built on the stack and then copied out is read back wider than it was written,
+    /// and that store-forwarding stall cost more than decoding the opcode.
+    pub fn read_into(&mut self, op: &mut Op<'a>) -> Result<(), ReadError> {
         let offset = self.pos;
         let Some(&byte) = self.data.get(offset) else {
             return Err(ReadError {
@@ -191,7 +204,9 @@ impl<'a> Reader<'a> {
             opcode,
             start: offset,
         };
-        let arg = self.read_arg(&mut cursor)?;
+        op.offset = offset;
+        op.opcode = opcode;
+        self.read_arg(&mut cursor, &mut op.arg)?;
         let end = cursor.pos;
         if let Some(frame_end) = self.frame_end {
             if offset >= frame_end {
@@ -201,7 +216,7 @@ impl<'a> Reader<'a> {
                 self.frame_end = None;
             }
         }
-        if let Arg::FrameLen(declared) = arg {
+        if let Arg::FrameLen(declared) = op.arg {
             let available = (self.data.len() - end) as u64;
             if self.frame_end.is_some_and(|frame_end| frame_end > offset) {
                 self.diverge(offset, DivergenceKind::FrameBeforeEndOfFrame);
@@ -212,17 +227,13 @@ impl<'a> Reader<'a> {
             self.frame_end = Some(end + declared.min(available) as usize);
         }
         self.pos = end;
-        Ok(Op {
-            offset,
-            opcode,
-            arg,
-            len: end - offset,
-        })
+        op.len = end - offset;
+        Ok(())
     }
 
-    fn read_arg(&mut self, c: &mut Cursor<'a>) -> Result<Arg<'a>, ReadError> {
+    fn read_arg(&mut self, c: &mut Cursor<'a>, out: &mut Arg<'a>) -> Result<(), ReadError> {
         let opcode = c.opcode;
-        Ok(match opcode.arg_kind() {
+        *out = match opcode.arg_kind() {
             ArgKind::None => Arg::None,
             ArgKind::U1 => {
                 let v = c.take(1)?[0];
@@ -358,7 +369,8 @@ impl<'a> Reader<'a> {
                 }
                 decode_long(c.take(n as usize)?)
             }
-        })
+        };
+        Ok(())
     }
 
     fn bytes_arg(&mut self, c: &mut Cursor<'a>, n: usize) -> Result<Arg<'a>, ReadError> {
