@@ -244,14 +244,16 @@ fn run<'a>(
     report
 }
 
-/// The memo. Entries are indices into a pool of values, and a value stored again (the same
-/// scalar, or the same object just stored) reuses its pool slot: a stream that memoizes one
-/// value millions of times costs 4 bytes per entry, not a value each.
+/// The memo. Entries are slots in pools of values, and a value stored again (the same scalar,
+/// or the same object just stored) reuses its slot: a stream that memoizes one value millions
+/// of times costs 4 bytes per entry, not a value each. Strings borrowed from the stream, which
+/// picklers memoize more than anything else, have a pool of their own at half a value's size.
 #[derive(Default)]
 struct Memo<'a> {
     dense: Vec<u32>,
     sparse: HashMap<u64, u32>,
-    pool: Pool<'a>,
+    values: Pool<Value<'a>>,
+    strs: Pool<&'a str>,
     scalars: HashMap<Scalar, u32>,
     /// The slot of the last object (not scalar) stored.
     last_object: Option<u32>,
@@ -261,27 +263,38 @@ struct Memo<'a> {
 /// A dense slot that holds nothing.
 const EMPTY: u32 = u32::MAX;
 
-/// Values in fixed-size chunks: growing never copies what is stored (a doubling vector would
+/// Marks a slot of the string pool (the pools hold fewer than 2^31 entries: see `memo_put`).
+const STR_SLOT: u32 = 1 << 31;
+
+/// Items in fixed-size chunks: growing never copies what is stored (a doubling vector would
 /// move, and briefly hold twice, millions of values). The first chunk grows as needed, so the
 /// many small streams of a scan do not each reserve a whole chunk.
-#[derive(Default)]
-struct Pool<'a> {
-    chunks: Vec<Vec<Value<'a>>>,
+struct Pool<T> {
+    chunks: Vec<Vec<T>>,
     len: usize,
+}
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Pool {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
 }
 
 const CHUNK: usize = 1 << 14;
 
-impl<'a> Pool<'a> {
+impl<T> Pool<T> {
     fn len(&self) -> usize {
         self.len
     }
 
-    fn get(&self, slot: usize) -> Option<&Value<'a>> {
+    fn get(&self, slot: usize) -> Option<&T> {
         self.chunks.get(slot / CHUNK)?.get(slot % CHUNK)
     }
 
-    fn push(&mut self, value: &Value<'a>) {
+    fn push_with(&mut self, make: impl FnMut() -> T) {
         if self.len % CHUNK == 0 {
             let chunk = if self.chunks.is_empty() {
                 Vec::new()
@@ -291,7 +304,7 @@ impl<'a> Pool<'a> {
             self.chunks.push(chunk);
         }
         if let Some(chunk) = self.chunks.last_mut() {
-            push_in_place(chunk, || value.clone());
+            push_in_place(chunk, make);
             self.len += 1;
         }
     }
@@ -378,7 +391,7 @@ impl<'a> Stack<'a> {
 /// place with loads wider than the stores that wrote it: a store-forwarding stall that cost
 /// more than the rest of a simple opcode's step.
 #[inline(always)]
-fn push_in_place<'a>(values: &mut Vec<Value<'a>>, make: impl FnMut() -> Value<'a>) {
+fn push_in_place<T>(values: &mut Vec<T>, make: impl FnMut() -> T) {
     let len = values.len();
     values.resize_with(len + 1, make);
 }
@@ -430,16 +443,33 @@ impl<'a> Memo<'a> {
 
     /// Values held, counting those of overwritten entries (bounded like entries).
     fn pool_len(&self) -> usize {
-        self.pool.len()
+        self.values.len() + self.strs.len()
     }
 
-    fn get(&self, idx: u64) -> Option<&Value<'a>> {
+    /// The slot of entry `idx`, when there is one.
+    fn slot(&self, idx: u64) -> Option<u32> {
         let slot = if idx < self.dense.len() as u64 {
             self.dense[idx as usize]
         } else {
             *self.sparse.get(&idx)?
         };
-        self.pool.get(slot as usize)
+        (slot != EMPTY).then_some(slot)
+    }
+
+    /// The value in a slot that [`Memo::slot`] returned.
+    fn value(&self, slot: u32) -> Value<'a> {
+        let held = if slot & STR_SLOT != 0 {
+            self.strs
+                .get((slot & !STR_SLOT) as usize)
+                .map(|s| Value::Str(Text::Borrowed(s)))
+        } else {
+            self.values.get(slot as usize).cloned()
+        };
+        held.expect("memo slots point into the pools")
+    }
+
+    fn get(&self, idx: u64) -> Option<Value<'a>> {
+        self.slot(idx).map(|slot| self.value(slot))
     }
 
     fn slot_for(&mut self, value: &Value<'a>) -> u32 {
@@ -454,18 +484,32 @@ impl<'a> Memo<'a> {
             if let Some(&slot) = self.scalars.get(&key) {
                 return slot;
             }
-            let slot = self.pool.len() as u32;
-            self.pool.push(value);
+            let slot = self.values.len() as u32;
+            self.values.push_with(|| value.clone());
             self.scalars.insert(key, slot);
             return slot;
         }
         if let Some(slot) = self.last_object {
-            if self.pool.get(slot as usize).is_some_and(|v| v.same_object(value)) {
+            let same = if slot & STR_SLOT != 0 {
+                self.strs
+                    .get((slot & !STR_SLOT) as usize)
+                    .is_some_and(|s| matches!(value, Value::Str(Text::Borrowed(v)) if std::ptr::eq(*s, *v)))
+            } else {
+                self.values.get(slot as usize).is_some_and(|v| v.same_object(value))
+            };
+            if same {
                 return slot;
             }
         }
-        let slot = self.pool.len() as u32;
-        self.pool.push(value);
+        let slot = if let Value::Str(Text::Borrowed(s)) = value {
+            let slot = STR_SLOT | self.strs.len() as u32;
+            self.strs.push_with(|| s);
+            slot
+        } else {
+            let slot = self.values.len() as u32;
+            self.values.push_with(|| value.clone());
+            slot
+        };
         self.last_object = Some(slot);
         slot
     }
@@ -817,8 +861,9 @@ impl<'a> Machine<'a, '_, '_> {
                 let Arg::Index(i) = op.arg else {
                     unreachable!("GET family carries an index")
                 };
-                let value = self.memo.get(i).ok_or(MachineErrorKind::MemoMissing(i))?;
-                self.stack.push_with(|| value.clone());
+                let slot = self.memo.slot(i).ok_or(MachineErrorKind::MemoMissing(i))?;
+                let memo = &self.memo;
+                self.stack.push_with(|| memo.value(slot));
             }
             Opcode::PUT | Opcode::BINPUT | Opcode::LONG_BINPUT => {
                 let Arg::Index(i) = op.arg else {
@@ -1005,7 +1050,9 @@ impl<'a> Machine<'a, '_, '_> {
             return Err(MachineErrorKind::StackUnderflow);
         }
         let full = self.memo.len() >= self.limits.max_memo && self.memo.get(idx).is_none();
-        if full || self.memo.pool_len() >= self.limits.max_memo.saturating_mul(2) {
+        // Slots are 31-bit, whatever limit a configuration sets.
+        let max_pool = self.limits.max_memo.saturating_mul(2).min(STR_SLOT as usize - 1);
+        if full || self.memo.pool_len() >= max_pool {
             return Err(MachineErrorKind::Limit(LimitKind::Memo));
         }
         let value = self.stack.last().expect("checked above the fence");
@@ -1236,6 +1283,31 @@ mod tests {
         assert_eq!(memo.pool_len(), 2, "one list and one None");
         assert!(matches!(memo.get(999), Some(Value::List(_))));
         assert!(matches!(memo.get(10_999), Some(Value::None)));
+    }
+
+    #[test]
+    fn borrowed_strings_have_their_own_pool() {
+        let data = String::from("alpha beta");
+        let (alpha, beta) = (&data[..5], &data[6..]);
+        let mut memo = Memo::default();
+        memo.put(0, &Value::Str(Text::Borrowed(alpha)));
+        // The same string just stored again shares its slot; an equal one elsewhere does not.
+        memo.put(1, &Value::Str(Text::Borrowed(alpha)));
+        memo.put(2, &Value::Str(Text::Borrowed(beta)));
+        memo.put(3, &Value::Str(Text::owned("alpha")));
+        memo.put(4, &Value::Int(7));
+        assert_eq!(memo.pool_len(), 4);
+        assert_eq!((memo.strs.len(), memo.values.len()), (2, 2));
+        for (idx, expected) in [(0, "alpha"), (1, "alpha"), (2, "beta"), (3, "alpha")] {
+            assert_eq!(memo.get(idx).as_ref().and_then(Value::as_str), Some(expected), "{idx}");
+        }
+        assert!(matches!(memo.get(0), Some(Value::Str(Text::Borrowed(s))) if std::ptr::eq(s, alpha)));
+        assert!(matches!(memo.get(3), Some(Value::Str(Text::Owned(_)))));
+        assert!(matches!(memo.get(4), Some(Value::Int(7))));
+        // Overwriting an entry points it at the new slot.
+        memo.put(0, &Value::Int(7));
+        assert!(matches!(memo.get(0), Some(Value::Int(7))));
+        assert!(memo.get(5).is_none());
     }
 
     #[test]
