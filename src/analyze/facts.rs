@@ -269,10 +269,13 @@ pub struct OverreachingView {
 }
 
 fn storage_decl(call: &Call<'_>) -> Option<StorageDecl> {
-    let pid = match call.args.items()?.first()? {
-        Value::Tuple(t) => t.clone(),
-        _ => return None,
-    };
+    let pid = call
+        .args
+        .with_items(|args| match args.first() {
+            Some(Value::Tuple(t)) => Some(t.clone()),
+            _ => None,
+        })
+        .flatten()?;
     let items = &pid.items;
     if items.len() < 5 || items[0].as_str() != Some("storage") {
         return None;
@@ -309,7 +312,14 @@ fn overreaching_view(call: &Call<'_>) -> Option<OverreachingView> {
     if &*target.module != "torch._utils" || !matches!(&*target.name, "_rebuild_tensor_v2" | "_rebuild_tensor") {
         return None;
     }
-    let args = call.args.items()?;
+    call.args
+        .with_items(|args| view_beyond_storage(call.offset, args))
+        .flatten()
+}
+
+/// `_rebuild_tensor_v2(storage, offset, size, stride, …)` arguments whose view reaches past
+/// the storage's elements.
+fn view_beyond_storage(offset: usize, args: &[Value<'_>]) -> Option<OverreachingView> {
     let Value::Call(storage_call) = args.first()? else {
         return None;
     };
@@ -319,13 +329,16 @@ fn overreaching_view(call: &Call<'_>) -> Option<OverreachingView> {
     let storage = storage_decl(storage_call)?;
     let Value::Int(start) = args.get(1)? else { return None };
     let ints = |v: &Value<'_>| -> Option<Vec<i64>> {
-        v.items()?
-            .iter()
-            .map(|i| match i {
-                Value::Int(n) => Some(*n),
-                _ => None,
-            })
-            .collect()
+        v.with_items(|items| {
+            items
+                .iter()
+                .map(|i| match i {
+                    Value::Int(n) => Some(*n),
+                    _ => None,
+                })
+                .collect()
+        })
+        .flatten()
     };
     let size = ints(args.get(2)?)?;
     let stride = ints(args.get(3)?)?;
@@ -341,7 +354,7 @@ fn overreaching_view(call: &Call<'_>) -> Option<OverreachingView> {
         return None;
     }
     Some(OverreachingView {
-        offset: call.offset,
+        offset,
         key: storage.key,
         needed: u128::try_from(needed.max(0)).unwrap_or(0),
         numel: storage.numel,

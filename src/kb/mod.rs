@@ -314,18 +314,27 @@ impl Kb {
 
     /// Whether a callable is a pure decoder (base64, hex, zlib…) the analysis folds.
     pub fn is_decoder(&self, module: &str, name: &str) -> bool {
-        let path = format!("{}.{name}", self.canonical_module(module));
-        self.decoders
-            .iter()
-            .any(|d| split_target(&d.target).is_ok_and(|(m, n)| format!("{}.{n}", self.canonical_module(m)) == path))
+        self.decoders.iter().any(|d| self.names(&d.target, module, name))
     }
 
     /// The nested-loader description for a callable, if it is one.
     pub fn loader_for(&self, module: &str, name: &str) -> Option<&Loader> {
-        let path = format!("{}.{name}", self.canonical_module(module));
-        self.loaders
-            .iter()
-            .find(|l| split_target(&l.target).is_ok_and(|(m, n)| format!("{}.{n}", self.canonical_module(m)) == path))
+        self.loaders.iter().find(|l| self.names(&l.target, module, name))
+    }
+
+    /// Whether a `module:name` target names `module.name` once both modules are canonical.
+    /// Compared as dotted paths without building them: this runs for every call.
+    fn names(&self, target: &str, module: &str, name: &str) -> bool {
+        let Ok((target_module, target_name)) = split_target(target) else {
+            return false;
+        };
+        let (a, b) = (self.canonical_module(target_module), self.canonical_module(module));
+        let dotted = |m: &str, n: &str| m.len() + 1 + n.len();
+        dotted(&a, target_name) == dotted(&b, name)
+            && a.bytes()
+                .chain([b'.'])
+                .chain(target_name.bytes())
+                .eq(b.bytes().chain([b'.']).chain(name.bytes()))
     }
 }
 

@@ -99,7 +99,9 @@ pub fn settle<'a>(value: &Value<'a>) -> Value<'a> {
 }
 
 fn settled_items<'a>(value: &Value<'a>) -> Vec<Value<'a>> {
-    value.items().unwrap_or_default().iter().map(settle).collect()
+    value
+        .with_items(|items| items.iter().map(settle).collect())
+        .unwrap_or_default()
 }
 
 /// Resource budget for values the models create.

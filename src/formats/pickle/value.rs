@@ -346,6 +346,15 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// Calls `f` with the items of a tuple, frozenset, list or set, without copying them.
+    pub fn with_items<R>(&self, f: impl FnOnce(&[Value<'a>]) -> R) -> Option<R> {
+        match self {
+            Value::Tuple(s) | Value::FrozenSet(s) => Some(f(&s.items)),
+            Value::List(s) | Value::Set(s) => Some(f(&s.borrow().items)),
+            _ => None,
+        }
+    }
+
     /// Tuple items (a snapshot for lists too).
     pub fn items(&self) -> Option<Vec<Value<'a>>> {
         match self {
