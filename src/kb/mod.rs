@@ -243,7 +243,11 @@ impl Kb {
         // An attribute path whose tail names a dangerous module's attribute (`pathlib` +
         // `os.system`, `tempfile` + `_os.system`, `numpy` + `__builtins__.eval`) is reported as
         // reached through that path, even when the head is itself listed.
-        let parts: Vec<&str> = name.split('.').collect();
+        let parts: Vec<&str> = if name.contains('.') {
+            name.split('.').collect()
+        } else {
+            Vec::new()
+        };
         for start in 0..parts.len().saturating_sub(1) {
             let head = parts[start];
             let candidates = [head.to_string(), head.trim_start_matches('_').to_string()];

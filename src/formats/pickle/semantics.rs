@@ -37,8 +37,8 @@ pub fn canonical_module(module: &str) -> &str {
     }
 }
 
-fn canonical(target: &Target) -> (String, &str) {
-    (canonical_module(&target.module).to_string(), &target.name)
+fn canonical(target: &Target) -> (&str, &str) {
+    (canonical_module(&target.module), &target.name)
 }
 
 pub fn resolve(value: &Value<'_>) -> Option<Resolved> {
@@ -167,7 +167,7 @@ fn evaluate_at_depth<'a>(
         if made.folded.is_none() {
             if let Some(maker) = &made.target {
                 let (module, name) = canonical(maker);
-                match (module.as_str(), name) {
+                match (module, name) {
                     ("functools", "partial" | "partialmethod") => {
                         let (func, pargs, pkwargs) = partial_parts(made);
                         let mut combined = pargs;
@@ -285,7 +285,7 @@ fn fold_target<'a>(
     let arg = |i: usize| items.get(i);
     let kwarg = |name: &str| kwargs.and_then(|kw| dict_get_str(kw, name));
     let (module, name) = canonical(target);
-    eval.folded = match (module.as_str(), name) {
+    eval.folded = match (module, name) {
         ("builtins", "getattr") => match (arg(0), arg(1).and_then(Value::as_str)) {
             (Some(obj), Some(attr)) => getattr(offset, obj, attr),
             _ => None,
@@ -391,7 +391,7 @@ fn fold_target<'a>(
         }),
         _ => None,
     };
-    eval.trampoline = trampoline(&module, name, &items, kwargs);
+    eval.trampoline = trampoline(module, name, &items, kwargs);
     eval
 }
 
