@@ -5,7 +5,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use picklegate::analyze::{analyze, analyze_with, AnalyzeOptions};
-use picklegate::formats::pickle::{run_stream, Arg, Limits, Observer, Op, Opcode, Reader};
+use picklegate::formats::pickle::{run_stream, Limits, Observer, Op, Opcode, Reader};
 
 /// A protocol-4 pickle of `n` ints and `n` memoized short strings in one list, the shape of a
 /// large data pickle: about 3 `n` opcodes, appended in batches of 1,000 items as CPython's
@@ -43,12 +43,7 @@ fn reader(c: &mut Criterion) {
         b.iter(|| {
             // As the machine reads: into one reused slot.
             let mut reader = Reader::new(black_box(&data), 0);
-            let mut op = Op {
-                offset: 0,
-                opcode: Opcode::STOP,
-                arg: Arg::None,
-                len: 0,
-            };
+            let mut op = Op::default();
             let mut ops = 0u64;
             while reader.read_into(&mut op).is_ok() {
                 ops += 1;

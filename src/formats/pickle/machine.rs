@@ -556,12 +556,7 @@ impl<'a> Machine<'a, '_, '_> {
     fn run(&mut self) {
         // One slot for every decoded op: the reader writes each operand in place, and the
         // steps read it by reference (moving a decoded op costs more than a simple step).
-        let mut slot = Op {
-            offset: 0,
-            opcode: Opcode::STOP,
-            arg: Arg::None,
-            len: 0,
-        };
+        let mut slot = Op::default();
         loop {
             if let Err(ReadError { offset, kind }) = self.reader.read_into(&mut slot) {
                 self.fail(offset, None, MachineErrorKind::Read(kind));

@@ -20,6 +20,18 @@ pub struct Op<'a> {
     pub len: usize,
 }
 
+/// An empty slot for [`Reader::read_into`].
+impl Default for Op<'_> {
+    fn default() -> Self {
+        Op {
+            offset: 0,
+            opcode: Opcode::STOP,
+            arg: Arg::None,
+            len: 0,
+        }
+    }
+}
+
 /// A decoded opcode argument.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg<'a> {
@@ -174,18 +186,14 @@ impl<'a> Reader<'a> {
     /// Reads the next opcode. At the end of the input this is a `Truncated` error: a pickle
     /// must end with STOP.
     pub fn next_op(&mut self) -> Result<Op<'a>, ReadError> {
-        let mut op = Op {
-            offset: self.pos,
-            opcode: Opcode::STOP,
-            arg: Arg::None,
-            len: 0,
-        };
+        let mut op = Op::default();
         self.read_into(&mut op).map(|()| op)
     }
 
-    /// [`Reader::next_op`] into a slot the caller reuses. The operand is written in place: an
-    /// operand built on the stack and then copied out is read back wider than it was written,
-    /// and that store-forwarding stall cost more than decoding the opcode.
+    /// [`Reader::next_op`] into a slot the caller reuses (after an error its contents are
+    /// unspecified). The operand is written in place: an operand built on the stack and then
+    /// copied out is read back wider than it was written, and that store-forwarding stall cost
+    /// more than decoding the opcode.
     pub fn read_into(&mut self, op: &mut Op<'a>) -> Result<(), ReadError> {
         let offset = self.pos;
         let Some(&byte) = self.data.get(offset) else {
