@@ -41,6 +41,14 @@ for level in range(8):
     else:
         inner = gzip.compress(inner, mtime=0)
 put("nested_8_levels.bin", inner)
+# Names that grow the cost of every call with them: a 2 MB attribute walk in one GLOBAL,
+# memoized and called 100,000 times; a call of a call of a call, 500,000 deep (each result's
+# __call__ one attribute further down); 100,000 nested getattr(…, 'path') lookups.
+put("long_name_called_100k.pkl", b"\x80\x02cos\n" + b"path." * 400_000 + b"system\nq\x00"
+    + b"h\x00)R0" * 100_000 + b"N.")
+put("call_chain_500k.pkl", b"\x80\x02c__builtin__\nlen\n)R" + b")R" * 500_000 + b".")
+put("getattr_chain_100k.pkl", b"\x80\x03" + b"cbuiltins\ngetattr\n" * 100_000 + b"cos\npath\n"
+    + b"X\x04\x00\x00\x00path\x86R" * 100_000 + b".")
 PY
 # A 4 GB sparse file named like a pickle (nothing but zeros).
 [ -f "$dir/sparse_4g.pkl" ] || truncate -s 4G "$dir/sparse_4g.pkl"
@@ -62,6 +70,9 @@ inputs=(
   "$dir/endless.pkl"
   "$dir/memo_growth.pkl"
   "$dir/sparse_4g.pkl"
+  "$dir/long_name_called_100k.pkl"
+  "$dir/call_chain_500k.pkl"
+  "$dir/getattr_chain_100k.pkl"
 )
 printf '| input | verdict | answered by | time | peak RSS |\n|---|---|---|---|---|\n'
 for input in "${inputs[@]}"; do

@@ -54,7 +54,15 @@ pub struct Facts<'a, 'k> {
     /// Classes already looked up in this stream: a module file calls the same few classes
     /// thousands of times.
     classes: FxHashMap<Rc<str>, FxHashMap<Rc<str>, Cached<'k>>>,
+    /// The same, by the addresses of the very strings looked up: a memoized global called a
+    /// million times shares its strings, and a long name is then not hashed a million times.
+    /// The entry holds the strings, so an address cannot be reused while it is cached.
+    classes_by_address: FxHashMap<(*const u8, *const u8), PinnedClass<'k>>,
 }
+
+/// A cached classification with the module and name strings it is for (their addresses are the
+/// key, so they are kept alive).
+type PinnedClass<'k> = (Rc<str>, Rc<str>, Cached<'k>);
 
 /// A classification as `classify` returns it: the knowledge base's answer, or the project's
 /// allowlist pattern that covered an unknown global.
@@ -83,26 +91,42 @@ impl<'a, 'k> Facts<'a, 'k> {
             overreaching_views: Vec::new(),
             last_target: None,
             classes: FxHashMap::default(),
+            classes_by_address: FxHashMap::default(),
         }
     }
 
     /// The knowledge base's class, with the project allowlist applied to unknown globals.
     fn classify(&mut self, module: &Rc<str>, name: &Rc<str>) -> Option<Class<'k>> {
-        if let Some(cached) = self.classes.get(&**module).and_then(|names| names.get(&**name)) {
-            return match *cached {
-                Cached::Kb(class) => Some(class),
-                Cached::Project => {
-                    *self.frameworks_seen.entry("project".to_string()).or_default() += 1;
-                    None
-                }
-            };
+        let address = (module.as_ptr(), name.as_ptr());
+        let cached = match self.classes_by_address.get(&address) {
+            Some(&(_, _, cached)) => Some(cached),
+            None => self
+                .classes
+                .get(&**module)
+                .and_then(|names| names.get(&**name))
+                .copied(),
+        };
+        let Some(cached) = cached else {
+            let class = self.lookup(module, name);
+            let cached = class.map_or(Cached::Project, Cached::Kb);
+            self.classes
+                .entry(module.clone())
+                .or_default()
+                .insert(name.clone(), cached);
+            self.classes_by_address
+                .insert(address, (module.clone(), name.clone(), cached));
+            return class;
+        };
+        self.classes_by_address
+            .entry(address)
+            .or_insert_with(|| (module.clone(), name.clone(), cached));
+        match cached {
+            Cached::Kb(class) => Some(class),
+            Cached::Project => {
+                *self.frameworks_seen.entry("project".to_string()).or_default() += 1;
+                None
+            }
         }
-        let class = self.lookup(module, name);
-        self.classes
-            .entry(module.clone())
-            .or_default()
-            .insert(name.clone(), class.map_or(Cached::Project, Cached::Kb));
-        class
     }
 
     /// `classify` without the cache.
@@ -143,8 +167,12 @@ fn room(len: usize, class: &Class<'_>) -> bool {
 
 impl<'a> Observer<'a> for Facts<'a, '_> {
     fn on_global(&mut self, global: &Rc<Global>) {
-        let Some(class) = self.classify(&global.module, &global.name) else {
-            return;
+        let class = match self.classify(&global.module, &global.name) {
+            // Only the ends of an over-long name were kept: whatever allowlist they match, the
+            // name is not one a framework writes, and the rules must see it.
+            None | Some(Class::Allowed { .. }) if global.elided_from.is_some() => Class::Unknown,
+            Some(class) => class,
+            None => return,
         };
         match class {
             Class::Allowed { framework, .. } => *self.frameworks_seen.entry(framework.id.clone()).or_default() += 1,
@@ -178,7 +206,7 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
             (Some(t), _) => Some(t.clone()),
             (None, CallKind::Method(method)) => match semantics::resolve(&call.callee) {
                 Some(Resolved::Module(m)) => Some(Target::new(&m, method)),
-                Some(Resolved::Callable(t)) => Some(t.attr(method)),
+                Some(Resolved::Callable(t)) => t.attr(method),
                 _ => None,
             },
             _ => None,

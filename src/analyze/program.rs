@@ -113,6 +113,10 @@ impl<'a> Observer<'a> for Decompiler<'a> {
     }
 
     fn on_call(&mut self, call: &Rc<Call<'a>>) {
+        if self.statements.len() >= MAX_STATEMENTS {
+            self.omitted += 1;
+            return;
+        }
         if let CallKind::Method(method) = call.kind {
             self.on_method(call, method);
             return;
@@ -154,6 +158,10 @@ impl<'a> Observer<'a> for Decompiler<'a> {
     }
 
     fn on_build(&mut self, offset: usize, target: &Value<'a>, state: &Value<'a>) {
+        if self.statements.len() >= MAX_STATEMENTS {
+            self.omitted += 1;
+            return;
+        }
         let mut uses = Vec::new();
         collect_calls(target, &mut uses, 0);
         collect_calls(state, &mut uses, 0);

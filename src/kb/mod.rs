@@ -121,20 +121,68 @@ pub struct Danger<'k> {
 pub struct Kb {
     pub dangerous_version: String,
     pub frameworks_version: String,
-    aliases: FxHashMap<String, String>,
+    aliases: PrefixMap<String>,
     pub categories: Vec<Category>,
     pub frameworks: Vec<Framework>,
     pub loaders: Vec<Loader>,
     /// Pure decoders the analysis folds when it decodes nested payloads.
     pub decoders: Vec<Decoder>,
     /// Full dotted path (module and name) -> (category index, entry index).
-    danger_paths: FxHashMap<String, (usize, usize)>,
+    danger_paths: PrefixMap<(usize, usize)>,
     /// Attribute-walk entries: (module, first name component) -> (category index, entry index).
     danger_walks: Nested,
     /// Exact allowlisted "module:name" -> (framework index, entry index).
     allow_exact: Nested,
     /// Allowlisted module trees ("module:*").
-    allow_modules: FxHashMap<String, (usize, usize)>,
+    allow_modules: PrefixMap<(usize, usize)>,
+}
+
+/// Dotted names looked up by the longest dotted prefix of a path. Only prefixes no longer, and
+/// with no more parts, than the longest key are tried, so a hostile name of a million bytes or
+/// parts costs no more than a short one.
+struct PrefixMap<V> {
+    map: FxHashMap<String, V>,
+    max_parts: usize,
+    max_len: usize,
+}
+
+impl<V> Default for PrefixMap<V> {
+    fn default() -> Self {
+        PrefixMap {
+            map: FxHashMap::default(),
+            max_parts: 0,
+            max_len: 0,
+        }
+    }
+}
+
+impl<V> PrefixMap<V> {
+    /// Adds `key` unless it is already there (the first entry wins).
+    fn insert_first(&mut self, key: String, value: V) {
+        self.max_parts = self.max_parts.max(key.split('.').count());
+        self.max_len = self.max_len.max(key.len());
+        self.map.entry(key).or_insert(value);
+    }
+
+    /// The value of the longest key that is `path` or one of its dotted prefixes, and where
+    /// that prefix ends in `path`.
+    fn longest_prefix(&self, path: &str) -> Option<(usize, &V)> {
+        let bytes = path.as_bytes();
+        let mut end = if bytes.len() <= self.max_len {
+            bytes.len()
+        } else {
+            bytes[..=self.max_len].iter().rposition(|&b| b == b'.')?
+        };
+        if let Some((dot, _)) = path[..end].match_indices('.').nth(self.max_parts.checked_sub(1)?) {
+            end = dot;
+        }
+        loop {
+            if let Some(value) = self.map.get(&path[..end]) {
+                return Some((end, value));
+            }
+            end = path[..end].rfind('.')?;
+        }
+    }
 }
 
 /// module -> name -> (list index, entry index): looked up with borrowed strings, no allocation.
@@ -157,7 +205,7 @@ impl Kb {
     pub fn parse(dangerous: &str, frameworks: &str) -> Result<Kb, String> {
         let d: DangerousFile = serde_json::from_str(dangerous).map_err(|e| format!("dangerous.toml: {e}"))?;
         let f: FrameworksFile = serde_json::from_str(frameworks).map_err(|e| format!("frameworks.toml: {e}"))?;
-        let mut danger_paths = FxHashMap::default();
+        let mut danger_paths = PrefixMap::default();
         let mut danger_walks = Nested::default();
         for (ci, cat) in d.category.iter().enumerate() {
             for (ei, entry) in cat.entries.iter().enumerate() {
@@ -175,16 +223,16 @@ impl Kb {
                 } else {
                     format!("{module}.{name}")
                 };
-                danger_paths.entry(path).or_insert((ci, ei));
+                danger_paths.insert_first(path, (ci, ei));
             }
         }
         let mut allow_exact = Nested::default();
-        let mut allow_modules = FxHashMap::default();
+        let mut allow_modules = PrefixMap::default();
         for (fi, fw) in f.framework.iter().enumerate() {
             for (ei, entry) in fw.entries.iter().enumerate() {
                 let (module, name) = split_target(&entry.target)?;
                 if name == "*" {
-                    allow_modules.entry(module.to_string()).or_insert((fi, ei));
+                    allow_modules.insert_first(module.to_string(), (fi, ei));
                 } else {
                     allow_exact
                         .entry(module.to_string())
@@ -197,7 +245,13 @@ impl Kb {
         Ok(Kb {
             dangerous_version: d.version,
             frameworks_version: f.version,
-            aliases: d.aliases.into_iter().collect(),
+            aliases: d
+                .aliases
+                .into_iter()
+                .fold(PrefixMap::default(), |mut aliases, (from, to)| {
+                    aliases.insert_first(from, to);
+                    aliases
+                }),
             categories: d.category,
             frameworks: f.framework,
             loaders: d.loader,
@@ -220,15 +274,9 @@ impl Kb {
     /// Applies module aliases (`posix` → `os`, `_operator` → `operator`…) to a module name.
     pub fn canonical_module<'m>(&self, module: &'m str) -> Cow<'m, str> {
         // The longest alias that is the module or one of its dotted prefixes.
-        let mut end = module.len();
-        loop {
-            if let Some(canonical) = self.aliases.get(&module[..end]) {
-                return Cow::Owned(format!("{canonical}{}", &module[end..]));
-            }
-            match module[..end].rfind('.') {
-                Some(dot) => end = dot,
-                None => return Cow::Borrowed(module),
-            }
+        match self.aliases.longest_prefix(module) {
+            Some((end, canonical)) => Cow::Owned(format!("{canonical}{}", &module[end..])),
+            None => Cow::Borrowed(module),
         }
     }
 
@@ -242,7 +290,8 @@ impl Kb {
         };
         // An attribute path whose tail names a dangerous module's attribute (`pathlib` +
         // `os.system`, `tempfile` + `_os.system`, `numpy` + `__builtins__.eval`) is reported as
-        // reached through that path, even when the head is itself listed.
+        // reached through that path, even when the head is itself listed. Only as many parts
+        // as the longest dangerous path are read after each head: a longer tail cannot match.
         let parts: Vec<&str> = if name.contains('.') {
             name.split('.').collect()
         } else {
@@ -250,10 +299,11 @@ impl Kb {
         };
         for start in 0..parts.len().saturating_sub(1) {
             let head = parts[start];
+            let window = &parts[start + 1..parts.len().min(start + 1 + self.danger_paths.max_parts)];
             let candidates = [head.to_string(), head.trim_start_matches('_').to_string()];
             for head in candidates.iter().filter(|h| !h.is_empty()) {
                 let tail_module = self.canonical_module(head);
-                let tail = format!("{tail_module}.{}", parts[start + 1..].join("."));
+                let tail = format!("{tail_module}.{}", window.join("."));
                 if let Some(mut danger) = self.danger_for_path(&tail) {
                     danger.via_attribute_path = true;
                     return Class::Dangerous(danger);
@@ -281,39 +331,26 @@ impl Kb {
                 entry: &self.frameworks[fi].entries[ei],
             };
         }
-        let mut prefix = &*module;
-        loop {
-            if let Some(&(fi, ei)) = self.allow_modules.get(prefix) {
-                return Class::Allowed {
-                    framework: &self.frameworks[fi],
-                    entry: &self.frameworks[fi].entries[ei],
-                };
-            }
-            match prefix.rsplit_once('.') {
-                Some((parent, _)) => prefix = parent,
-                None => break,
-            }
+        match self.allow_modules.longest_prefix(&module) {
+            Some((_, &(fi, ei))) => Class::Allowed {
+                framework: &self.frameworks[fi],
+                entry: &self.frameworks[fi].entries[ei],
+            },
+            None => Class::Unknown,
         }
-        Class::Unknown
     }
 
     /// The most specific dangerous entry that covers `path` (the entry itself or a parent).
     fn danger_for_path(&self, path: &str) -> Option<Danger<'_>> {
-        let mut end = path.len();
-        loop {
-            let prefix = &path[..end];
-            if let Some(&(ci, ei)) = self.danger_paths.get(prefix) {
-                let category = &self.categories[ci];
-                let entry = &category.entries[ei];
-                return Some(Danger {
-                    category,
-                    entry,
-                    severity: entry.severity.unwrap_or(category.severity),
-                    via_attribute_path: false,
-                });
-            }
-            end = prefix.rfind('.')?;
-        }
+        let (_, &(ci, ei)) = self.danger_paths.longest_prefix(path)?;
+        let category = &self.categories[ci];
+        let entry = &category.entries[ei];
+        Some(Danger {
+            category,
+            entry,
+            severity: entry.severity.unwrap_or(category.severity),
+            via_attribute_path: false,
+        })
     }
 
     /// Whether a callable is a pure decoder (base64, hex, zlib…) the analysis folds.

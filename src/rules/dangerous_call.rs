@@ -1,11 +1,12 @@
 //! `dangerous-call`: a callable from the knowledge base invoked by any call form, named directly.
 
 use super::{
-    arguments, call_text, category_explanation, is_direct, owned_by_other_rule, resolves_to_allowed, rule_meta,
-    target_path, StreamContext,
+    arguments, call_text, category_explanation, is_direct, owned_by_other_rule, push_merged, resolves_to_allowed,
+    rule_meta, target_path, StreamContext,
 };
 use crate::kb::Class;
 use crate::model::{Confidence, Finding};
+use std::collections::HashMap;
 
 rule_meta!(
     "dangerous-call",
@@ -15,6 +16,7 @@ rule_meta!(
 );
 
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
+    let mut added = HashMap::new();
     for kept in &cx.facts.calls {
         let Class::Dangerous(danger) = kept.class else { continue };
         if owned_by_other_rule(&danger.category.id)
@@ -43,7 +45,7 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
         finding.category = Some(danger.category.id.clone());
         finding.explanation = category_explanation(kept);
         arguments::enrich(&mut finding, kept);
-        out.push(finding);
+        push_merged(out, &mut added, finding);
     }
 }
 

@@ -68,4 +68,23 @@ mod tests {
         assert!(a.findings.iter().any(|f| f.rule == "limit-exceeded"));
         assert_eq!(a.verdict(), Verdict::Error);
     }
+
+    #[test]
+    fn chains_deeper_than_the_depth_limit_stop_the_analysis() {
+        // getattr(getattr(…getattr(os.path, 'path')…, 'path'), 'path'), 30,000 deep: every
+        // link stays alive through the next, so the depth limit is what bounds memory.
+        let mut data = b"\x80\x03".to_vec();
+        data.extend(b"cbuiltins\ngetattr\n".repeat(30_000));
+        data.extend_from_slice(b"cos\npath\n");
+        data.extend(b"X\x04\x00\x00\x00path\x86R".repeat(30_000));
+        data.push(b'.');
+        let a = analyze_with(&data, &AnalyzeOptions::default());
+        let limit = a
+            .findings
+            .iter()
+            .find(|f| f.rule == "limit-exceeded")
+            .expect("depth limit reported");
+        assert!(limit.message.contains("nesting depth"), "{}", limit.message);
+        assert!(a.incomplete);
+    }
 }

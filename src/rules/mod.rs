@@ -5,7 +5,7 @@
 use crate::analyze::facts::{Facts, KeptCall};
 use crate::formats::pickle::{render, Call, CallKind, RenderLimits, StreamReport, Value};
 use crate::model::{Confidence, Finding, Severity};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 mod archive_anomaly;
 pub mod arguments;
@@ -153,6 +153,22 @@ pub fn check_stream(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     limit_exceeded::check(cx, out);
     resource_expansion::check(cx, out);
     forged_tensor::check(cx, out);
+}
+
+/// Adds `finding`, or counts it on the equal one (same target and message) this rule already
+/// added for the stream: a stream that makes the same call 100,000 times holds one finding, not
+/// 100,000 until the file's findings are merged.
+pub fn push_merged(out: &mut Vec<Finding>, added: &mut HashMap<(Option<String>, String), usize>, finding: Finding) {
+    match added.entry((finding.target.clone(), finding.message.clone())) {
+        std::collections::hash_map::Entry::Occupied(at) => {
+            let merged = &mut out[*at.get()];
+            merged.occurrences = merged.occurrences.saturating_add(finding.occurrences);
+        }
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(out.len());
+            out.push(finding);
+        }
+    }
 }
 
 /// Whether a lookup call (getattr, import_module…) resolved to a callable the allowlist covers:

@@ -2,11 +2,12 @@
 //! extension codes, attribute paths or functions that call their arguments.
 
 use super::{
-    arguments, call_text, category_explanation, indirection, is_direct, owned_by_other_rule, render_effective,
-    resolves_to_allowed, rule_meta, target_path, StreamContext,
+    arguments, call_text, category_explanation, indirection, is_direct, owned_by_other_rule, push_merged,
+    render_effective, resolves_to_allowed, rule_meta, target_path, StreamContext,
 };
 use crate::kb::Class;
 use crate::model::{Confidence, Finding, Severity};
+use std::collections::HashMap;
 
 rule_meta!(
     "obfuscated-call",
@@ -16,6 +17,7 @@ rule_meta!(
 );
 
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
+    let mut added = HashMap::new();
     for kept in &cx.facts.calls {
         let Class::Dangerous(danger) = kept.class else { continue };
         if owned_by_other_rule(&danger.category.id)
@@ -45,7 +47,7 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
         finding.category = Some(danger.category.id.clone());
         finding.explanation = category_explanation(kept);
         arguments::enrich(&mut finding, kept);
-        out.push(finding);
+        push_merged(out, &mut added, finding);
     }
 }
 

@@ -84,6 +84,27 @@ mod tests {
     }
 
     #[test]
+    fn long_chains_of_calls_drop_without_overflow() {
+        // A call whose callee is a call, 200,000 deep: `len()()()…`.
+        let mut callees = b"\x80\x02c__builtin__\nlen\n)R".to_vec();
+        // A call whose argument is a call, 200,000 deep: `len(len(…len()))`.
+        let mut arguments = b"\x80\x02".to_vec();
+        for _ in 0..200_000 {
+            callees.extend_from_slice(b")R");
+            arguments.extend_from_slice(b"c__builtin__\nlen\n");
+        }
+        arguments.extend_from_slice(b"c__builtin__\nlen\n)R");
+        for _ in 0..200_000 {
+            arguments.extend_from_slice(b"\x85R");
+        }
+        for mut data in [callees, arguments] {
+            data.push(b'.');
+            let f = findings_of(&data);
+            assert!(!f.iter().any(|f| f.rule == "malformed-pickle"), "{f:#?}");
+        }
+    }
+
+    #[test]
     fn dup_doubling_bomb() {
         // A list, then 40 times: DUP, TUPLE2 — each level doubles the logical size.
         let mut data = b"\x80\x02]".to_vec();

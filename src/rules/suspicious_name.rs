@@ -2,6 +2,7 @@
 //! characters or empty parts: names no Python module has, written to fool string matching.
 
 use super::{rule_meta, StreamContext};
+use crate::formats::pickle::value::MAX_NAME_BYTES;
 use crate::model::{Confidence, Finding, Severity};
 
 rule_meta!(
@@ -27,6 +28,24 @@ fn odd(part: &str) -> Option<&'static str> {
 
 pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     for (global, _) in &cx.facts.globals {
+        if let Some(written) = global.elided_from {
+            let finding = cx
+                .finding(
+                    &META,
+                    Severity::High,
+                    Confidence::High,
+                    format!(
+                        "the global {} is named by {written} bytes (shown by its ends); only its first and last {} bytes were analysed",
+                        global.path(),
+                        MAX_NAME_BYTES / 2
+                    ),
+                    Some(global.offset),
+                    Some(global.opcode.name()),
+                )
+                .with_explanation("No Python module or attribute has a name this long. A name of thousands of dotted parts can hide a dangerous attribute walk in its middle, and makes scanners that compare names part by part slow to a halt.");
+            out.push(finding);
+            continue;
+        }
         let Some(why) = odd(&global.module).or_else(|| odd(&global.name)) else {
             continue;
         };
@@ -47,6 +66,25 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use crate::analyze::testing::findings_of;
+
+    #[test]
+    fn over_long_names_are_reported_high_and_cheaply() {
+        // `os` + 400,000 dotted parts: a find_class attribute walk no file needs.
+        let mut data = b"\x80\x02cos\n".to_vec();
+        data.extend(b"path.".repeat(400_000));
+        data.extend_from_slice(b"system\nq\x00");
+        // ... memoized and called 100,000 times.
+        data.extend(b"h\x00)R0".repeat(100_000));
+        data.extend_from_slice(b"N.");
+        let f = findings_of(&data);
+        let long = f
+            .iter()
+            .find(|f| f.rule == "suspicious-name")
+            .expect("over-long name reported");
+        assert_eq!(long.severity, crate::model::Severity::High);
+        assert!(long.message.contains("2000008 bytes"), "{}", long.message);
+        assert!(f.iter().all(|f| f.message.len() < 4_000), "{f:#?}");
+    }
 
     #[test]
     fn trailing_space_and_control_characters() {

@@ -5,8 +5,9 @@ use super::opcodes::{Opcode, HIGHEST_PROTOCOL};
 use super::reader::{long_to_decimal, Arg, Divergence, Op, ReadError, ReadErrorKind, Reader};
 use super::semantics::{self, Budget};
 use super::text::{Blob, Text};
-use super::value::{Call, CallKind, ComputedGlobal, Global, GlobalOrigin, Pairs, Seq, Value};
+use super::value::{elide, Call, CallKind, ComputedGlobal, Global, GlobalOrigin, Pairs, Seq, Value, MAX_NAME_BYTES};
 use crate::formats::joblib::{self, ArrayData, InlineArray};
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
@@ -31,6 +32,9 @@ pub struct Limits {
     pub max_decoded_value: usize,
     /// Logical size (memo/DUP sharing counted each time) above which a stream is an expansion bomb.
     pub max_logical_size: u64,
+    /// Nesting of containers and calls (`pickle.dumps` itself stops near 1,000). A chain of
+    /// calls of calls or lookups of lookups keeps every link alive: this bounds its memory.
+    pub max_depth: u32,
 }
 
 impl Default for Limits {
@@ -44,6 +48,7 @@ impl Default for Limits {
             max_tracked_bytes: 64 << 20,
             max_decoded_value: 32 << 20,
             max_logical_size: 100_000_000,
+            max_depth: 20_000,
         }
     }
 }
@@ -84,6 +89,7 @@ pub enum LimitKind {
     Marks,
     Memo,
     LogicalSize,
+    Depth,
 }
 
 impl LimitKind {
@@ -94,6 +100,7 @@ impl LimitKind {
             LimitKind::Marks => "MARK nesting depth",
             LimitKind::Memo => "memo entries",
             LimitKind::LogicalSize => "logical object size (memo/DUP expansion)",
+            LimitKind::Depth => "nesting depth",
         }
     }
 }
@@ -586,6 +593,10 @@ impl<'a> Machine<'a, '_, '_> {
             self.report.max_stack = self.report.max_stack.max(self.stack.len());
             if self.stack.len() > self.limits.max_stack {
                 self.fail(offset, Some(opcode), MachineErrorKind::Limit(LimitKind::Stack));
+                return;
+            }
+            if self.report.max_depth > self.limits.max_depth {
+                self.fail(offset, Some(opcode), MachineErrorKind::Limit(LimitKind::Depth));
                 return;
             }
         }
@@ -1118,6 +1129,14 @@ impl<'a> Machine<'a, '_, '_> {
         name: &str,
         origin: GlobalOrigin,
     ) -> Value<'a> {
+        let written = module.len() + name.len();
+        let elided_from = (written > MAX_NAME_BYTES).then_some(written);
+        let (module, name) = if elided_from.is_some() {
+            (elide(module, MAX_NAME_BYTES / 2), elide(name, MAX_NAME_BYTES / 2))
+        } else {
+            (Cow::Borrowed(module), Cow::Borrowed(name))
+        };
+        let (module, name) = (&*module, &*name);
         let (module_rc, name_rc, renamed_from) = match (self.proto < 3)
             .then(|| semantics::compat_rename(module, name))
             .flatten()
@@ -1136,6 +1155,7 @@ impl<'a> Machine<'a, '_, '_> {
             opcode,
             origin,
             renamed_from,
+            elided_from,
         });
         self.observer.on_global(&global);
         self.report.globals += 1;

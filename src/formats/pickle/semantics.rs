@@ -6,7 +6,7 @@
 //! each model is a few lines of Rust over constant values.
 
 use super::text::{Blob, Text};
-use super::value::{Bound, CallKind, Global, GlobalOrigin, Seq, Target, Value};
+use super::value::{Bound, CallKind, Global, GlobalOrigin, Seq, Target, Value, MAX_NAME_BYTES};
 use super::Opcode;
 use crate::formats::compress::{decompress, Codec};
 use std::rc::Rc;
@@ -239,7 +239,7 @@ fn evaluate_at_depth<'a>(
         }
         _ => match resolve(callee) {
             Some(Resolved::Callable(t)) => (Some(t), None),
-            Some(Resolved::Instance(t)) => (Some(t.attr("__call__")), None),
+            Some(Resolved::Instance(t)) => (t.attr("__call__"), None),
             _ => (None, None),
         },
     };
@@ -291,7 +291,7 @@ fn fold_target<'a>(
             _ => None,
         },
         ("builtins", "__import__") | ("importlib", "__import__") => {
-            let name = arg(0).and_then(Value::as_str);
+            let name = arg(0).and_then(Value::as_str).filter(|n| n.len() <= MAX_NAME_BYTES);
             let fromlist = arg(3)
                 .cloned()
                 .or_else(|| kwarg("fromlist"))
@@ -303,12 +303,13 @@ fn fold_target<'a>(
         }
         ("importlib", "import_module") => arg(0)
             .and_then(Value::as_str)
+            .filter(|n| n.len() <= MAX_NAME_BYTES)
             .map(|n| Value::Module(n.trim_start_matches('.').into())),
-        ("pkgutil", "resolve_name") => arg(0).and_then(Value::as_str).map(|s| match s.split_once(':') {
+        ("pkgutil", "resolve_name") => arg(0).and_then(Value::as_str).and_then(|s| match s.split_once(':') {
             Some((m, n)) => global(offset, m, n),
             None => dotted_global(offset, s),
         }),
-        ("pydoc", "locate") => arg(0).and_then(Value::as_str).map(|s| dotted_global(offset, s)),
+        ("pydoc", "locate") => arg(0).and_then(Value::as_str).and_then(|s| dotted_global(offset, s)),
         ("builtins", "vars") => arg(0).filter(|v| resolve(v).is_some()).cloned(),
         ("builtins", "dict.get") | ("operator", "getitem") | ("builtins", "dict.__getitem__") => {
             match (arg(0), arg(1)) {
@@ -462,20 +463,25 @@ fn computed_str<'a>(s: String) -> Value<'a> {
     Value::Str(Text::Computed(s.into()))
 }
 
-fn global<'a>(offset: usize, module: &str, name: &str) -> Value<'a> {
-    Value::Global(Rc::new(Global {
+/// The global a lookup returns; `None` (unmodelled) for names past `MAX_NAME_BYTES`.
+fn global<'a>(offset: usize, module: &str, name: &str) -> Option<Value<'a>> {
+    if module.len() + name.len() > MAX_NAME_BYTES {
+        return None;
+    }
+    Some(Value::Global(Rc::new(Global {
         module: module.into(),
         name: name.into(),
         offset,
         opcode: Opcode::REDUCE,
         origin: GlobalOrigin::Lookup,
         renamed_from: None,
-    }))
+        elided_from: None,
+    })))
 }
 
 /// `a.b.c` without a module boundary: the first component is taken as the module (knowledge
 /// base matching works on the whole dotted path).
-fn dotted_global<'a>(offset: usize, path: &str) -> Value<'a> {
+fn dotted_global<'a>(offset: usize, path: &str) -> Option<Value<'a>> {
     match path.split_once('.') {
         Some((m, rest)) => global(offset, m, rest),
         None => global(offset, "builtins", path),
@@ -500,6 +506,9 @@ fn builtin_type_name(v: &Value<'_>) -> Option<&'static str> {
 
 /// `getattr(obj, attr)` as far as it can be known statically.
 pub fn getattr<'a>(offset: usize, obj: &Value<'a>, attr: &str) -> Option<Value<'a>> {
+    if attr.len() > MAX_NAME_BYTES {
+        return None;
+    }
     if let Some(type_name) = builtin_type_name(obj) {
         let target = Target::new("builtins", &format!("{type_name}.{attr}"));
         return Some(Value::Bound(Rc::new(Bound {
@@ -508,14 +517,14 @@ pub fn getattr<'a>(offset: usize, obj: &Value<'a>, attr: &str) -> Option<Value<'
         })));
     }
     match resolve(obj)? {
-        Resolved::Module(m) => Some(global(offset, &m, attr)),
+        Resolved::Module(m) => global(offset, &m, attr),
         Resolved::Callable(t) => {
-            let t = t.attr(attr);
-            Some(global(offset, &t.module, &t.name))
+            let t = t.attr(attr)?;
+            global(offset, &t.module, &t.name)
         }
         Resolved::Instance(t) => Some(Value::Bound(Rc::new(Bound {
             receiver: obj.clone(),
-            target: t.attr(attr),
+            target: t.attr(attr)?,
         }))),
     }
 }
@@ -533,10 +542,10 @@ fn getitem<'a>(offset: usize, obj: &Value<'a>, key: &Value<'a>) -> Option<Value<
     }
     let name = key.as_str()?;
     match resolve(obj)? {
-        Resolved::Module(m) => Some(global(offset, &m, name)),
+        Resolved::Module(m) => global(offset, &m, name),
         Resolved::Callable(t) => {
-            let t = t.attr(name);
-            Some(global(offset, &t.module, &t.name))
+            let t = t.attr(name)?;
+            global(offset, &t.module, &t.name)
         }
         Resolved::Instance(_) => None,
     }

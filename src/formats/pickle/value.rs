@@ -83,29 +83,18 @@ impl Pairs<'_> {
 // simply leak until the analysis ends). Dropping them recursively would overflow the stack, so
 // containers and calls hand their children to an explicit work list instead. The list borrows
 // the first container's own allocation, so the common drop allocates nothing.
-fn drop_iteratively<'a>(initial: impl IntoIterator<Item = Value<'a>>) {
-    let mut pending: Vec<Value<'a>> = Vec::new();
-    let take = |mut items: Vec<Value<'a>>, pending: &mut Vec<Value<'a>>| {
-        if pending.is_empty() {
-            std::mem::swap(pending, &mut items);
-        } else {
-            pending.append(&mut items);
-        }
-    };
-    // Children are taken in place (`Rc::get_mut`) rather than by moving a uniquely owned value
-    // out of its allocation: a call is a few hundred bytes, and copying it out cost more than
-    // the rest of the drop.
-    let unfold = |value: Value<'a>, pending: &mut Vec<Value<'a>>| match value {
-        Value::Tuple(mut rc) | Value::FrozenSet(mut rc) => {
-            if let Some(seq) = Rc::get_mut(&mut rc) {
-                take(std::mem::take(&mut seq.items), pending);
-            }
-        }
-        Value::List(mut rc) | Value::Set(mut rc) => {
-            if let Some(cell) = Rc::get_mut(&mut rc) {
-                take(std::mem::take(&mut cell.get_mut().items), pending);
-            }
-        }
+fn drop_iteratively<'a>(mut pending: Vec<Value<'a>>) {
+    while let Some(value) = pending.pop() {
+        unfold(value, &mut pending);
+    }
+}
+
+/// Drops `value`, moving the children that only it owns to `pending` rather than dropping them
+/// here. Children are taken in place (`Rc::get_mut`) rather than by moving a uniquely owned
+/// value out of its allocation: a call is a few hundred bytes, and copying it out cost more
+/// than the rest of the drop.
+fn unfold<'a>(value: Value<'a>, pending: &mut Vec<Value<'a>>) {
+    match value {
         Value::Dict(mut rc) => {
             if let Some(cell) = Rc::get_mut(&mut rc) {
                 for (k, v) in std::mem::take(&mut cell.get_mut().items) {
@@ -116,7 +105,7 @@ fn drop_iteratively<'a>(initial: impl IntoIterator<Item = Value<'a>>) {
         }
         Value::Call(mut rc) => {
             if let Some(call) = Rc::get_mut(&mut rc) {
-                pending.extend(call.take_children());
+                call.take_children(pending);
             }
         }
         Value::Bound(mut rc) => {
@@ -130,13 +119,35 @@ fn drop_iteratively<'a>(initial: impl IntoIterator<Item = Value<'a>>) {
                 pending.push(std::mem::replace(&mut global.name, Value::None));
             }
         }
-        _ => {}
-    };
-    for value in initial {
-        unfold(value, &mut pending);
+        other => unfold_sequence(other, pending),
     }
-    while let Some(value) = pending.pop() {
-        unfold(value, &mut pending);
+}
+
+/// Drops `value` one level deep without recursing: a sequence's items move to `pending`, other
+/// values with children are deferred to `pending` whole, leaves are dropped here.
+fn unfold_sequence<'a>(value: Value<'a>, pending: &mut Vec<Value<'a>>) {
+    match value {
+        Value::Tuple(mut rc) | Value::FrozenSet(mut rc) => {
+            if let Some(seq) = Rc::get_mut(&mut rc) {
+                adopt(&mut seq.items, pending);
+            }
+        }
+        Value::List(mut rc) | Value::Set(mut rc) => {
+            if let Some(cell) = Rc::get_mut(&mut rc) {
+                adopt(&mut cell.get_mut().items, pending);
+            }
+        }
+        Value::Dict(_) | Value::Call(_) | Value::Bound(_) | Value::ComputedGlobal(_) => pending.push(value),
+        _ => {}
+    }
+}
+
+/// Moves `items` to `pending`, taking over their allocation when `pending` has none.
+fn adopt<'a>(items: &mut Vec<Value<'a>>, pending: &mut Vec<Value<'a>>) {
+    if pending.is_empty() {
+        std::mem::swap(pending, items);
+    } else {
+        pending.append(items);
     }
 }
 
@@ -163,21 +174,24 @@ impl Drop for Pairs<'_> {
 
 impl Drop for Call<'_> {
     fn drop(&mut self) {
-        drop_iteratively(self.take_children());
+        let mut pending = Vec::new();
+        self.take_children(&mut pending);
+        drop_iteratively(pending);
     }
 }
 
 impl<'a> Call<'a> {
-    fn take_children(&mut self) -> impl Iterator<Item = Value<'a>> {
-        [
-            std::mem::replace(&mut self.callee, Value::None),
-            std::mem::replace(&mut self.args, Value::None),
-        ]
-        .into_iter()
-        .chain(self.kwargs.take())
-        .chain(self.effective_args.take())
-        .chain(self.folded.take())
-        .chain(std::mem::take(self.state.get_mut()))
+    /// Moves the call's children to `pending` one at a time (see `unfold_sequence`): gathering
+    /// them into one iterator first built a few hundred bytes on the stack for every call.
+    fn take_children(&mut self, pending: &mut Vec<Value<'a>>) {
+        adopt(self.state.get_mut(), pending);
+        unfold_sequence(std::mem::replace(&mut self.callee, Value::None), pending);
+        unfold_sequence(std::mem::replace(&mut self.args, Value::None), pending);
+        for child in [&mut self.kwargs, &mut self.effective_args, &mut self.folded] {
+            if let Some(value) = child.take() {
+                unfold_sequence(value, pending);
+            }
+        }
     }
 
     /// Nesting depth of the call expression.
@@ -211,16 +225,56 @@ pub struct Global {
     pub origin: GlobalOrigin,
     /// Set when `_compat_pickle` renamed the name written in the stream.
     pub renamed_from: Option<(Rc<str>, Rc<str>)>,
+    /// Bytes of module and name as written, when they were longer than `MAX_NAME_BYTES` and
+    /// only their ends are kept (see `elide`).
+    pub elided_from: Option<usize>,
 }
 
 impl Global {
-    /// `module.name`.
+    /// `module.name`, long names by their ends (see `dotted_path`).
     pub fn path(&self) -> String {
-        if self.name.is_empty() {
-            self.module.to_string()
-        } else {
-            format!("{}.{}", self.module, self.name)
-        }
+        dotted_path(&self.module, &self.name)
+    }
+}
+
+/// Module plus attribute path: the most a global's names may hold. No Python module or
+/// attribute is named by more; a stream that names one so is reported, and only the ends are
+/// kept, so that no cost of the analysis grows with a name a stream repeats or builds up.
+pub const MAX_NAME_BYTES: usize = 1024;
+
+/// Attribute paths built by lookups stop growing here: no legitimate file reaches this deep, and
+/// a chain of lookups (`getattr(getattr(…), …)`, a call of a call of a call) would otherwise
+/// grow the name by one part per call, and the cost of every call with it.
+pub const MAX_ATTRIBUTE_PARTS: usize = 64;
+
+/// `text` if it has at most `max` bytes, else its first and last `max / 2` bytes (at character
+/// boundaries) around an ellipsis.
+pub fn elide(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut head = max / 2;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - max / 2;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…{}", &text[..head], &text[tail..]))
+}
+
+/// Rendered names longer than this are shown by their ends.
+const MAX_RENDERED_NAME: usize = 256;
+
+/// `module.name` as reports show it: long paths by their ends.
+fn dotted_path(module: &str, name: &str) -> String {
+    if name.is_empty() {
+        elide(module, MAX_RENDERED_NAME).into_owned()
+    } else if module.len() + 1 + name.len() <= MAX_RENDERED_NAME {
+        format!("{module}.{name}")
+    } else {
+        elide(&format!("{module}.{name}"), MAX_RENDERED_NAME).into_owned()
     }
 }
 
@@ -294,24 +348,28 @@ impl Target {
     }
 
     pub fn path(&self) -> String {
-        if self.name.is_empty() {
-            self.module.to_string()
-        } else {
-            format!("{}.{}", self.module, self.name)
-        }
+        dotted_path(&self.module, &self.name)
     }
 
-    /// The same target one attribute further down.
-    pub fn attr(&self, attr: &str) -> Target {
+    /// The same target one attribute further down; `None` past `MAX_ATTRIBUTE_PARTS` or
+    /// `MAX_NAME_BYTES`, where the lookup is left unmodelled (what it returns is unknown, and
+    /// calling it is reported as such).
+    pub fn attr(&self, attr: &str) -> Option<Target> {
+        if self.module.len() + self.name.len() + 1 + attr.len() > MAX_NAME_BYTES {
+            return None;
+        }
         let name = if self.name.is_empty() {
             attr.to_string()
         } else {
             format!("{}.{attr}", self.name)
         };
-        Target {
+        if name.split('.').count() > MAX_ATTRIBUTE_PARTS {
+            return None;
+        }
+        Some(Target {
             module: self.module.clone(),
             name: name.into(),
-        }
+        })
     }
 }
 
@@ -517,10 +575,10 @@ fn render_into(out: &mut String, value: &Value<'_>, lim: RenderLimits, depth: us
         }
         // Builtins are written as Python code names them: `getattr`, not `builtins.getattr`.
         Value::Global(g) if matches!(&*g.module, "builtins" | "__builtin__") && !g.name.is_empty() => {
-            out.push_str(&g.name)
+            push_name(out, &g.name)
         }
         Value::Global(g) => out.push_str(&g.path()),
-        Value::Module(m) => out.push_str(m),
+        Value::Module(m) => push_name(out, m),
         Value::ComputedGlobal(c) => {
             out.push_str("find_class(");
             render_into(out, &c.module, lim, depth + 1);
@@ -535,12 +593,17 @@ fn render_into(out: &mut String, value: &Value<'_>, lim: RenderLimits, depth: us
         Value::Bound(b) => {
             render_into(out, &b.receiver, lim, depth + 1);
             let method = b.target.name.rsplit('.').next().unwrap_or_default();
-            let _ = write!(out, ".{method}");
+            out.push('.');
+            push_name(out, method);
         }
         Value::Opaque(what) => {
             let _ = write!(out, "<{what}>");
         }
     }
+}
+
+fn push_name(out: &mut String, name: &str) {
+    out.push_str(&elide(name, MAX_RENDERED_NAME));
 }
 
 fn render_items(out: &mut String, items: &[Value<'_>], omitted: u64, lim: RenderLimits, d: usize) {
