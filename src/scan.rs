@@ -314,6 +314,7 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
     let name = Path::new(&candidate.display).file_name().and_then(|n| n.to_str());
     let mut analysis = analyze_named(&bytes, name, &analyze);
     let mut lfs_oid = None;
+    let mut lfs_content = None;
     if analysis.format == "lfs-pointer" {
         if options.lfs == LfsPolicy::Skip {
             return None;
@@ -327,6 +328,7 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
                 if let Ok(content) = read(&object) {
                     analysis = analyze_named(&content, name, &analyze);
                     analysis.format = format!("lfs-object/{}", analysis.format);
+                    lfs_content = Some(content);
                 }
             }
         }
@@ -334,7 +336,8 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
             analysis.incomplete = false;
         }
     }
-    add_excerpts(&bytes, name, &analyze, &mut analysis);
+    // Excerpts come from what was analysed: the LFS object when there is one, not its pointer.
+    add_excerpts(lfs_content.as_deref().unwrap_or(&bytes), name, &analyze, &mut analysis);
     let behaviours = crate::analyze::behaviours::derive(&analysis.findings);
     let verdict = analysis.verdict();
     // A baseline with entries for this file may need its exact content (strict matching).

@@ -113,6 +113,14 @@ fn lfs_object_in_the_local_store_is_scanned_instead() {
         .as_str()
         .unwrap()
         .starts_with("lfs-object/"));
+    // The excerpt is decompiled from the object, not from its pointer.
+    let excerpt = report["files"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|f| f["excerpt"].as_str())
+        .expect("an excerpt of the object's code");
+    assert!(excerpt.contains("system"), "{excerpt}");
 }
 
 #[test]
