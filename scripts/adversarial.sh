@@ -49,6 +49,22 @@ put("long_name_called_100k.pkl", b"\x80\x02cos\n" + b"path." * 400_000 + b"syste
 put("call_chain_500k.pkl", b"\x80\x02c__builtin__\nlen\n)R" + b")R" * 500_000 + b".")
 put("getattr_chain_100k.pkl", b"\x80\x03" + b"cbuiltins\ngetattr\n" * 100_000 + b"cos\npath\n"
     + b"X\x04\x00\x00\x00path\x86R" * 100_000 + b".")
+# One memoized 1 MB string decoded by b64decode 16,384 times.
+put("decoder_rereads_16k.pkl", b"\x80\x04cbase64\nb64decode\nr\x01\x00\x00\x000X" + struct.pack("<I", 1 << 20)
+    + b"!" * (1 << 20) + b"\x85r\x02\x00\x00\x000" + b"h\x01h\x02R0" * 16_384 + b"N.")
+# 4,096 streams, each with a FRAME whose last opcode reads on into the next stream.
+straddle = b"N0" * 125 + b"C\x0f"
+put("frame_straddles_4096.pkl", (b"\x80\x04\x95" + struct.pack("<Q", 2) + b"C" + bytes([len(straddle)])
+    + straddle + b"N.") * 4096)
+# One call 5,000 times BUILT with a tuple shared 8 ways over 7 levels (2 million paths).
+shared = b"Nq\x000" + b"".join(b"(" + bytes([0x68, level - 1]) * 8 + b"tq" + bytes([level]) + b"0" for level in range(1, 8))
+put("shared_states_5000.pkl", b"\x80\x04cmytools\nf\n)R.\x80\x04N" + shared + b"h\x07b" * 5000 + b".")
+# A zip of 16,000 pickles, each naming its own unknown callable.
+path = os.path.join(d, "members_16000.zip")
+if not os.path.exists(path):
+    with zipfile.ZipFile(path, "w") as z:
+        for i in range(16_000):
+            z.writestr(f"d/{i}.pkl", b"\x80\x04cmytools\nf%d\n." % i)
 PY
 # A 4 GB sparse file named like a pickle (nothing but zeros).
 [ -f "$dir/sparse_4g.pkl" ] || truncate -s 4G "$dir/sparse_4g.pkl"
@@ -73,6 +89,10 @@ inputs=(
   "$dir/long_name_called_100k.pkl"
   "$dir/call_chain_500k.pkl"
   "$dir/getattr_chain_100k.pkl"
+  "$dir/decoder_rereads_16k.pkl"
+  "$dir/frame_straddles_4096.pkl"
+  "$dir/shared_states_5000.pkl"
+  "$dir/members_16000.zip"
 )
 printf '| input | verdict | answered by | time | peak RSS |\n|---|---|---|---|---|\n'
 for input in "${inputs[@]}"; do

@@ -221,12 +221,19 @@ pub(crate) struct Session<'o> {
     pub estimate: LoadEstimate,
     /// Embedded pickles that may still be analysed in this file (shared by nested sessions).
     pub nested_budget: std::rc::Rc<std::cell::Cell<usize>>,
+    /// Frame-honouring and plain re-readings that may still be made in this file: each reads
+    /// on to a STOP, through every later stream.
+    pub readings_left: usize,
 }
 
 /// Embedded pickles analysed per file, over all nesting levels.
 const MAX_NESTED_ANALYSES: usize = 64;
 /// Frame-honouring re-readings per stream.
 const MAX_ALTERNATE_READINGS: usize = 4;
+/// Re-readings per file.
+const MAX_READINGS_PER_FILE: usize = 16;
+/// Decompiled statements kept per file (each up to a few kilobytes of code).
+const MAX_PROGRAM_STATEMENTS: usize = 10_000;
 
 impl<'o> Session<'o> {
     pub(crate) fn new(options: &'o AnalyzeOptions, file_name: Option<&'o str>) -> Self {
@@ -243,6 +250,7 @@ impl<'o> Session<'o> {
             storages: Vec::new(),
             estimate: LoadEstimate::default(),
             nested_budget: std::rc::Rc::new(std::cell::Cell::new(MAX_NESTED_ANALYSES)),
+            readings_left: MAX_READINGS_PER_FILE,
         }
     }
 }
@@ -334,7 +342,8 @@ impl Session<'_> {
         };
         let mut facts = Facts::new(Kb::builtin(), &options.allow);
         let report = match self.programs.as_mut() {
-            Some(programs) => {
+            // Later streams go undecompiled once the file holds enough statements.
+            Some(programs) if programs.iter().map(|p| p.statements.len()).sum::<usize>() < MAX_PROGRAM_STATEMENTS => {
                 let mut decompiler = program::Decompiler::default();
                 let report = run_stream(
                     data,
@@ -348,7 +357,7 @@ impl Session<'_> {
                 programs.push(decompiler.finish(member, pos, &report));
                 report
             }
-            None => run_stream(data, pos, &options.limits, &mut facts),
+            _ => run_stream(data, pos, &options.limits, &mut facts),
         };
         self.streams += 1;
         self.opcodes += report.opcodes;
@@ -367,13 +376,26 @@ impl Session<'_> {
             DivergenceKind::FrameStraddle { frame_end } => Some(frame_end),
             _ => None,
         });
-        for frame_end in straddles.take(MAX_ALTERNATE_READINGS) {
-            nested_findings.extend(alternate_reading(data, frame_end, member, options, &nested, true));
-        }
+        let mut readings: Vec<(usize, bool)> = straddles
+            .take(MAX_ALTERNATE_READINGS)
+            .map(|frame_end| (frame_end, true))
+            .collect();
         if report.inline_arrays > 0 {
             // pickle.load (not joblib.load) reads array bytes as opcodes: what that reading
             // would run is reported too.
-            nested_findings.extend(alternate_reading(data, pos, member, options, &nested, false));
+            readings.push((pos, false));
+        }
+        if readings.len() > self.readings_left {
+            self.incomplete = true;
+            nested_findings.push(rules::limit_exceeded_finding(
+                member,
+                format!("more than {MAX_READINGS_PER_FILE} alternate readings (FRAME straddles, joblib array bytes) in one file; the rest were not analysed"),
+            ));
+        }
+        readings.truncate(self.readings_left);
+        self.readings_left -= readings.len();
+        for (start, honour_frames) in readings {
+            nested_findings.extend(alternate_reading(data, start, member, options, &nested, honour_frames));
         }
         if facts.overflowed {
             nested_findings.push(rules::limit_exceeded_finding(

@@ -140,12 +140,7 @@ impl<'a> Observer<'a> for Decompiler<'a> {
                 notes.push(format!("= {}", render(folded, LIMITS)));
             }
         }
-        let mut uses = Vec::new();
-        collect_calls(&call.callee, &mut uses, 0);
-        collect_calls(&call.args, &mut uses, 0);
-        if let Some(kwargs) = &call.kwargs {
-            collect_calls(kwargs, &mut uses, 0);
-        }
+        let uses = calls_used(&[Some(&call.callee), Some(&call.args), call.kwargs.as_ref()]);
         let statement = Statement {
             offset: call.offset,
             opcode: call.opcode.name().to_string(),
@@ -162,9 +157,7 @@ impl<'a> Observer<'a> for Decompiler<'a> {
             self.omitted += 1;
             return;
         }
-        let mut uses = Vec::new();
-        collect_calls(target, &mut uses, 0);
-        collect_calls(state, &mut uses, 0);
+        let uses = calls_used(&[Some(target), Some(state)]);
         let statement = Statement {
             offset,
             opcode: "BUILD".into(),
@@ -177,8 +170,7 @@ impl<'a> Observer<'a> for Decompiler<'a> {
     }
 
     fn on_stop(&mut self, result: &Value<'a>) {
-        let mut uses = Vec::new();
-        collect_calls(result, &mut uses, 0);
+        let uses = calls_used(&[Some(result)]);
         let statement = Statement {
             offset: 0,
             opcode: "STOP".into(),
@@ -218,9 +210,7 @@ impl<'a> Decompiler<'a> {
                 .collect::<Vec<_>>()
                 .join("; "),
         };
-        let mut uses = Vec::new();
-        collect_calls(&call.callee, &mut uses, 0);
-        collect_calls(&call.args, &mut uses, 0);
+        let uses = calls_used(&[Some(&call.callee), Some(&call.args)]);
         let statement = Statement {
             offset: call.offset,
             opcode: call.opcode.name().to_string(),
@@ -233,33 +223,56 @@ impl<'a> Decompiler<'a> {
     }
 }
 
-/// Ids of the calls a value refers to (bounded walk).
-fn collect_calls(value: &Value<'_>, out: &mut Vec<u32>, depth: usize) {
-    if depth > LIMITS.max_depth || out.len() > 64 {
-        return;
+/// Ids of the calls the values refer to. The walk is bounded in depth, width and values
+/// visited: 8 items over 6 levels of shared tuples is already 300,000 paths, and a stream can
+/// make every statement walk them.
+fn calls_used(values: &[Option<&Value<'_>>]) -> Vec<u32> {
+    let mut walk = CallWalk {
+        ids: Vec::new(),
+        visits_left: MAX_VISITS,
+    };
+    for value in values.iter().flatten() {
+        walk.visit(value, 0);
     }
-    match value {
-        Value::Call(c) if !out.contains(&c.id) => out.push(c.id),
-        Value::Tuple(s) | Value::FrozenSet(s) => collect_items(&s.items, out, depth),
-        Value::List(s) | Value::Set(s) => collect_items(&s.borrow().items, out, depth),
-        Value::Dict(p) => {
-            for (k, v) in p.borrow().items.iter().take(LIMITS.max_items) {
-                collect_calls(k, out, depth + 1);
-                collect_calls(v, out, depth + 1);
-            }
-        }
-        Value::Bound(b) => collect_calls(&b.receiver, out, depth + 1),
-        Value::ComputedGlobal(c) => {
-            collect_calls(&c.module, out, depth + 1);
-            collect_calls(&c.name, out, depth + 1);
-        }
-        _ => {}
-    }
+    walk.ids
 }
 
-fn collect_items(values: &[Value<'_>], out: &mut Vec<u32>, depth: usize) {
-    for v in values.iter().take(LIMITS.max_items) {
-        collect_calls(v, out, depth + 1);
+const MAX_VISITS: usize = 256;
+
+struct CallWalk {
+    ids: Vec<u32>,
+    visits_left: usize,
+}
+
+impl CallWalk {
+    fn visit(&mut self, value: &Value<'_>, depth: usize) {
+        if depth > LIMITS.max_depth || self.ids.len() > 64 || self.visits_left == 0 {
+            return;
+        }
+        self.visits_left -= 1;
+        match value {
+            Value::Call(c) if !self.ids.contains(&c.id) => self.ids.push(c.id),
+            Value::Tuple(s) | Value::FrozenSet(s) => self.visit_items(&s.items, depth),
+            Value::List(s) | Value::Set(s) => self.visit_items(&s.borrow().items, depth),
+            Value::Dict(p) => {
+                for (k, v) in p.borrow().items.iter().take(LIMITS.max_items) {
+                    self.visit(k, depth + 1);
+                    self.visit(v, depth + 1);
+                }
+            }
+            Value::Bound(b) => self.visit(&b.receiver, depth + 1),
+            Value::ComputedGlobal(c) => {
+                self.visit(&c.module, depth + 1);
+                self.visit(&c.name, depth + 1);
+            }
+            _ => {}
+        }
+    }
+
+    fn visit_items(&mut self, values: &[Value<'_>], depth: usize) {
+        for v in values.iter().take(LIMITS.max_items) {
+            self.visit(v, depth + 1);
+        }
     }
 }
 

@@ -167,14 +167,28 @@ pub fn signals(value: &Value<'_>) -> Vec<Signal> {
 /// Values looked at per call: arguments can be huge, shared containers.
 const VISIT_BUDGET: usize = 4_096;
 
+/// Text costs the visit budget one unit per `TEXT_UNIT` bytes: a call whose arguments repeat a
+/// long memoized string a thousand times must not have each copy scanned.
+const TEXT_UNIT: usize = 16;
+
+fn take_text(budget: &mut usize, len: usize) -> bool {
+    let cost = len / TEXT_UNIT;
+    if cost > *budget {
+        *budget = 0;
+        return false;
+    }
+    *budget -= cost;
+    true
+}
+
 fn collect(value: &Value<'_>, out: &mut Vec<Signal>, depth: usize, budget: &mut usize) {
     if depth > 4 || out.len() > 16 || *budget == 0 {
         return;
     }
     *budget -= 1;
     match value {
-        Value::Str(s) => out.extend(classify_text(s)),
-        Value::Bytes(b) if b.len() <= 1 << 20 => {
+        Value::Str(s) if take_text(budget, s.len()) => out.extend(classify_text(s)),
+        Value::Bytes(b) if b.len() <= 1 << 20 && take_text(budget, b.len()) => {
             if let Ok(s) = std::str::from_utf8(b) {
                 out.extend(classify_text(s));
             }
@@ -188,7 +202,8 @@ fn collect(value: &Value<'_>, out: &mut Vec<Signal>, depth: usize, budget: &mut 
                 }
             }
             let words: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-            if let Some(words) = words.filter(|w| w.len() > 1) {
+            let words = words.filter(|w| w.len() > 1 && take_text(budget, w.iter().map(|w| w.len()).sum()));
+            if let Some(words) = words {
                 if let Some(signal) = classify_text(&words.join(" ")) {
                     out.push(signal);
                     return;

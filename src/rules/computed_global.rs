@@ -78,6 +78,36 @@ mod tests {
     use crate::model::Severity;
 
     #[test]
+    fn names_read_from_a_dict_past_the_container_limit_are_unknown() {
+        // {'m': 'collections', 'n': 'OrderedDict', 0: 0, … 1021: 1021, 'm': 'os', 'n': 'system'}:
+        // the dict keeps the last 'm' and 'n', which lie past the 1,024 kept items.
+        let su = |s: &str| [&[0x8c, s.len() as u8][..], s.as_bytes()].concat();
+        let mut data = b"\x80\x04}(".to_vec();
+        for s in ["m", "collections", "n", "OrderedDict"] {
+            data.extend(su(s));
+        }
+        for i in 0..1022u32 {
+            data.push(b'J');
+            data.extend(i.to_le_bytes());
+            data.push(b'J');
+            data.extend(i.to_le_bytes());
+        }
+        for s in ["m", "os", "n", "system"] {
+            data.extend(su(s));
+        }
+        data.extend_from_slice(b"uq\x000coperator\ngetitem\nq\x010");
+        data.extend_from_slice(b"h\x01h\x00");
+        data.extend(su("m"));
+        data.extend_from_slice(b"\x86Rh\x01h\x00");
+        data.extend(su("n"));
+        data.extend_from_slice(b"\x86R\x93");
+        data.extend(su("true"));
+        data.extend_from_slice(b"\x85R.");
+        let f = findings_of(&data);
+        assert!(f.iter().any(|f| f.severity >= Severity::High), "{f:#?}");
+    }
+
+    #[test]
     fn stack_global_on_unknown_call_results() {
         // STACK_GLOBAL fed by the results of calls the analysis cannot model.
         let data = b"\x80\x04\x8c\x03foo\x8c\x03bar\x93)R\x8c\x03foo\x8c\x03baz\x93)R\x93).";

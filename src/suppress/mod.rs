@@ -56,6 +56,7 @@ pub fn apply(files: &mut [FileReport], policy: &Policy) -> Vec<Notice> {
                 slot.1 = slot.1.max(finding.severity);
             }
         }
+        let mut decided = std::collections::HashMap::with_capacity(alerts.len());
         for (fingerprint, (rule, severity)) in alerts {
             let by_entry = policy
                 .rules
@@ -111,11 +112,11 @@ pub fn apply(files: &mut [FileReport], policy: &Policy) -> Vec<Notice> {
                     });
                 }
             }
-            for finding in file
-                .findings
-                .iter_mut()
-                .filter(|f| f.fingerprint.as_deref() == Some(&fingerprint))
-            {
+            decided.insert(fingerprint, suppression);
+        }
+        // One pass over the findings: a zip of 16,000 members has 16,000 fingerprints.
+        for finding in file.findings.iter_mut() {
+            if let Some(suppression) = finding.fingerprint.as_ref().and_then(|fp| decided.get(fp)) {
                 finding.suppression = suppression.clone();
             }
         }

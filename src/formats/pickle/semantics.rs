@@ -6,7 +6,7 @@
 //! each model is a few lines of Rust over constant values.
 
 use super::text::{Blob, Text};
-use super::value::{Bound, CallKind, Global, GlobalOrigin, Seq, Target, Value, MAX_NAME_BYTES};
+use super::value::{Bound, CallKind, Global, GlobalOrigin, Pairs, Seq, Target, Value, MAX_NAME_BYTES};
 use super::Opcode;
 use crate::formats::compress::{decompress, Codec};
 use std::rc::Rc;
@@ -332,17 +332,19 @@ fn fold_target<'a>(
         },
         ("builtins", "str") => match (arg(0), arg(1).and_then(Value::as_str)) {
             (Some(Value::Str(s)), None) => Some(Value::Str(s.clone())),
-            (Some(v), Some(encoding)) => v.as_bytes().and_then(|b| decode_text(b, encoding)),
+            (Some(v), Some(encoding)) => v.as_bytes().and_then(|b| decode_text(b, encoding, budget)),
             _ => None,
         },
         ("builtins", "bytes.decode") | ("builtins", "bytearray.decode") => {
             let encoding = arg(1).and_then(Value::as_str).unwrap_or("utf-8");
-            arg(0).and_then(Value::as_bytes).and_then(|b| decode_text(b, encoding))
+            arg(0)
+                .and_then(Value::as_bytes)
+                .and_then(|b| decode_text(b, encoding, budget))
         }
         ("builtins", "str.encode") | ("builtins", "bytes") => {
             let encoding = arg(1).and_then(Value::as_str).unwrap_or("utf-8");
             match arg(0) {
-                Some(Value::Str(s)) => encode_text(s, encoding),
+                Some(Value::Str(s)) => encode_text(s, encoding, budget),
                 Some(Value::Bytes(b)) => Some(Value::Bytes(b.clone())),
                 _ => None,
             }
@@ -366,23 +368,27 @@ fn fold_target<'a>(
             arg(0).and_then(|v| codec(v, &encoding, name == "encode", budget))
         }
         ("base64", "b64decode" | "standard_b64decode" | "decodebytes" | "decodestring")
-        | ("binascii", "a2b_base64") => input_bytes(arg(0)).and_then(|b| transform(Transform::Base64, &b, budget)),
-        ("base64", "urlsafe_b64decode") => {
-            input_bytes(arg(0)).and_then(|b| transform(Transform::UrlsafeBase64, &b, budget))
+        | ("binascii", "a2b_base64") => {
+            input_bytes(arg(0), budget).and_then(|b| transform(Transform::Base64, &b, budget))
         }
-        ("base64", "b32decode") => input_bytes(arg(0)).and_then(|b| transform(Transform::Base32, &b, budget)),
-        ("base64", "b32hexdecode") => input_bytes(arg(0)).and_then(|b| transform(Transform::Base32Hex, &b, budget)),
-        ("base64", "a85decode") => input_bytes(arg(0)).and_then(|b| transform(Transform::Ascii85, &b, budget)),
-        ("base64", "b85decode") => input_bytes(arg(0)).and_then(|b| transform(Transform::Base85, &b, budget)),
+        ("base64", "urlsafe_b64decode") => {
+            input_bytes(arg(0), budget).and_then(|b| transform(Transform::UrlsafeBase64, &b, budget))
+        }
+        ("base64", "b32decode") => input_bytes(arg(0), budget).and_then(|b| transform(Transform::Base32, &b, budget)),
+        ("base64", "b32hexdecode") => {
+            input_bytes(arg(0), budget).and_then(|b| transform(Transform::Base32Hex, &b, budget))
+        }
+        ("base64", "a85decode") => input_bytes(arg(0), budget).and_then(|b| transform(Transform::Ascii85, &b, budget)),
+        ("base64", "b85decode") => input_bytes(arg(0), budget).and_then(|b| transform(Transform::Base85, &b, budget)),
         // A file object over constant bytes reads as those bytes (pickle.load(io.BytesIO(b))).
         ("io", "BytesIO") => arg(0).filter(|v| v.as_bytes().is_some()).cloned(),
         ("base64", "b16decode") | ("binascii", "unhexlify" | "a2b_hex") => {
-            input_bytes(arg(0)).and_then(|b| transform(Transform::Hex, &b, budget))
+            input_bytes(arg(0), budget).and_then(|b| transform(Transform::Hex, &b, budget))
         }
-        ("zlib", "decompress") => input_bytes(arg(0)).and_then(|b| inflate(Codec::Zlib, &b, budget)),
-        ("gzip", "decompress") => input_bytes(arg(0)).and_then(|b| inflate(Codec::Gzip, &b, budget)),
-        ("bz2", "decompress") => input_bytes(arg(0)).and_then(|b| inflate(Codec::Bz2, &b, budget)),
-        ("lzma", "decompress") => input_bytes(arg(0)).and_then(|b| {
+        ("zlib", "decompress") => input_bytes(arg(0), budget).and_then(|b| inflate(Codec::Zlib, &b, budget)),
+        ("gzip", "decompress") => input_bytes(arg(0), budget).and_then(|b| inflate(Codec::Gzip, &b, budget)),
+        ("bz2", "decompress") => input_bytes(arg(0), budget).and_then(|b| inflate(Codec::Bz2, &b, budget)),
+        ("lzma", "decompress") => input_bytes(arg(0), budget).and_then(|b| {
             let codec = if b.starts_with(b"\xfd7zXZ") {
                 Codec::Xz
             } else {
@@ -531,14 +537,14 @@ pub fn getattr<'a>(offset: usize, obj: &Value<'a>, attr: &str) -> Option<Value<'
 
 /// `obj[key]`: constant dicts, and namespaces (a module's `__dict__`, `__builtins__`).
 fn getitem<'a>(offset: usize, obj: &Value<'a>, key: &Value<'a>) -> Option<Value<'a>> {
+    // Long keys are not modelled: comparing them against every key of a dict, call after call,
+    // would cost their length each time.
+    let key_len = key.as_str().map(str::len).or_else(|| key.as_bytes().map(<[u8]>::len));
+    if key_len.is_some_and(|len| len > MAX_NAME_BYTES) {
+        return None;
+    }
     if let Value::Dict(pairs) = obj {
-        return pairs
-            .borrow()
-            .items
-            .iter()
-            .rev()
-            .find(|(k, _)| same_constant(k, key))
-            .map(|(_, v)| v.clone());
+        return dict_lookup(pairs, |k| same_constant(k, key));
     }
     let name = key.as_str()?;
     match resolve(obj)? {
@@ -562,15 +568,24 @@ fn same_constant(a: &Value<'_>, b: &Value<'_>) -> bool {
 
 fn dict_get_str<'a>(dict: &Value<'a>, name: &str) -> Option<Value<'a>> {
     match dict {
-        Value::Dict(pairs) => pairs
-            .borrow()
-            .items
-            .iter()
-            .rev()
-            .find(|(k, _)| k.as_str() == Some(name))
-            .map(|(_, v)| v.clone()),
+        Value::Dict(pairs) => dict_lookup(pairs, |k| k.as_str() == Some(name)),
         _ => None,
     }
+}
+
+/// The value of the last entry whose key matches, as a dict keeps the last write. Unknown when
+/// entries past the container limit were dropped: one of them may overwrite the key.
+fn dict_lookup<'a>(pairs: &std::cell::RefCell<Pairs<'a>>, matches: impl Fn(&Value<'a>) -> bool) -> Option<Value<'a>> {
+    let pairs = pairs.borrow();
+    if pairs.omitted > 0 {
+        return None;
+    }
+    pairs
+        .items
+        .iter()
+        .rev()
+        .find(|(k, _)| matches(k))
+        .map(|(_, v)| v.clone())
 }
 
 fn concat<'a>(a: &Value<'a>, b: &Value<'a>, budget: &mut Budget) -> Option<Value<'a>> {
@@ -587,15 +602,21 @@ fn concat<'a>(a: &Value<'a>, b: &Value<'a>, budget: &mut Budget) -> Option<Value
     }
 }
 
-fn input_bytes(v: Option<&Value<'_>>) -> Option<Vec<u8>> {
-    match v? {
-        Value::Str(s) => Some(s.as_bytes().to_vec()),
-        Value::Bytes(b) | Value::ByteArray(b) => Some(b.to_vec()),
-        _ => None,
-    }
+/// The bytes a decoder reads, charged to the budget: a memoized input handed to a decoder
+/// call after call would otherwise be read again each time at no cost.
+fn input_bytes(v: Option<&Value<'_>>, budget: &mut Budget) -> Option<Vec<u8>> {
+    let bytes: &[u8] = match v? {
+        Value::Str(s) => s.as_bytes(),
+        Value::Bytes(b) | Value::ByteArray(b) => b,
+        _ => return None,
+    };
+    budget.take(bytes.len()).then(|| bytes.to_vec())
 }
 
-fn decode_text<'a>(b: &[u8], encoding: &str) -> Option<Value<'a>> {
+fn decode_text<'a>(b: &[u8], encoding: &str, budget: &mut Budget) -> Option<Value<'a>> {
+    if !budget.take(b.len()) {
+        return None;
+    }
     let text = match normalize_codec(encoding).as_str() {
         "utf8" | "utf_8" => String::from_utf8(b.to_vec()).ok()?,
         "ascii" | "us_ascii" => String::from_utf8(b.to_vec()).ok().filter(|s| s.is_ascii())?,
@@ -605,7 +626,10 @@ fn decode_text<'a>(b: &[u8], encoding: &str) -> Option<Value<'a>> {
     Some(computed_str(text))
 }
 
-fn encode_text<'a>(s: &str, encoding: &str) -> Option<Value<'a>> {
+fn encode_text<'a>(s: &str, encoding: &str, budget: &mut Budget) -> Option<Value<'a>> {
+    if !budget.take(s.len()) {
+        return None;
+    }
     let bytes: Vec<u8> = match normalize_codec(encoding).as_str() {
         "utf8" | "utf_8" => s.as_bytes().to_vec(),
         "ascii" | "us_ascii" if s.is_ascii() => s.as_bytes().to_vec(),
@@ -625,7 +649,6 @@ fn normalize_codec(name: &str) -> String {
 /// `codecs.decode`/`codecs.encode` for the codecs that matter for hiding payloads.
 fn codec<'a>(v: &Value<'a>, encoding: &str, encode: bool, budget: &mut Budget) -> Option<Value<'a>> {
     let name = normalize_codec(encoding);
-    let bytes = || input_bytes(Some(v));
     match name.as_str() {
         "rot13" | "rot_13" => {
             let s = v.as_str()?;
@@ -633,12 +656,14 @@ fn codec<'a>(v: &Value<'a>, encoding: &str, encode: bool, budget: &mut Budget) -
                 .take(s.len())
                 .then(|| computed_str(s.chars().map(rot13).collect()))
         }
-        "base64" | "base64_codec" | "base_64" if !encode => transform(Transform::Base64, &bytes()?, budget),
-        "hex" | "hex_codec" if !encode => transform(Transform::Hex, &bytes()?, budget),
-        "zlib" | "zlib_codec" | "zip" if !encode => inflate(Codec::Zlib, &bytes()?, budget),
-        "bz2" | "bz2_codec" if !encode => inflate(Codec::Bz2, &bytes()?, budget),
-        _ if encode => v.as_str().and_then(|s| encode_text(s, &name)),
-        _ => v.as_bytes().and_then(|b| decode_text(b, &name)),
+        "base64" | "base64_codec" | "base_64" if !encode => {
+            transform(Transform::Base64, &input_bytes(Some(v), budget)?, budget)
+        }
+        "hex" | "hex_codec" if !encode => transform(Transform::Hex, &input_bytes(Some(v), budget)?, budget),
+        "zlib" | "zlib_codec" | "zip" if !encode => inflate(Codec::Zlib, &input_bytes(Some(v), budget)?, budget),
+        "bz2" | "bz2_codec" if !encode => inflate(Codec::Bz2, &input_bytes(Some(v), budget)?, budget),
+        _ if encode => v.as_str().and_then(|s| encode_text(s, &name, budget)),
+        _ => v.as_bytes().and_then(|b| decode_text(b, &name, budget)),
     }
 }
 
@@ -686,37 +711,52 @@ fn inflate<'a>(codec: Codec, input: &[u8], budget: &mut Budget) -> Option<Value<
     }
 }
 
-/// Python's `b64decode` without `validate`: characters outside the alphabet are discarded.
+/// Python's `b64decode` without `validate` (binascii's non-strict `a2b_base64`): characters
+/// outside the alphabet are discarded, and padding ends the input only once it completes a
+/// group of four (`'c2V0=YXR0cg=='` is `setattr`). `None` where Python raises. The URL-safe
+/// form translates `-_` to `+/` first, so it accepts both.
 pub fn base64_decode(input: &[u8], urlsafe: bool) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
+    let value = |c: u8| -> Option<u8> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,
             b'0'..=b'9' => c - b'0' + 52,
-            b'+' if !urlsafe => 62,
-            b'/' if !urlsafe => 63,
+            b'+' => 62,
+            b'/' => 63,
             b'-' if urlsafe => 62,
             b'_' if urlsafe => 63,
             _ => return None,
-        } as u32)
+        })
     };
     let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
+    let (mut quad, mut pads, mut left) = (0u8, 0u8, 0u8);
     for &c in input {
         if c == b'=' {
-            break;
+            if quad >= 2 {
+                pads += 1;
+                if quad + pads >= 4 {
+                    return Some(out);
+                }
+            }
+            continue;
         }
         let Some(v) = value(c) else { continue };
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
+        pads = 0;
+        match quad {
+            0 => left = v,
+            1 => {
+                out.push((left << 2) | (v >> 4));
+                left = v & 0x0f;
+            }
+            2 => {
+                out.push((left << 4) | (v >> 2));
+                left = v & 0x03;
+            }
+            _ => out.push((left << 6) | v),
         }
+        quad = (quad + 1) % 4;
     }
-    Some(out)
+    (quad == 0).then_some(out)
 }
 
 fn base32_decode(input: &[u8], alphabet: &[u8; 32]) -> Option<Vec<u8>> {
@@ -909,7 +949,15 @@ mod tests {
     #[test]
     fn base64_and_hex() {
         assert_eq!(base64_decode(b"b3M=", false).unwrap(), b"os");
-        assert_eq!(base64_decode(b"b3M\n", false).unwrap(), b"os");
+        // binascii's non-strict rules: padding ends the input only once it completes a group.
+        assert_eq!(base64_decode(b"c2V0=YXR0cg==", false).unwrap(), b"setattr");
+        for padded in [&b"b3=M="[..], b"b=3M=", b"=b3M=", b"b3M=ignored"] {
+            assert_eq!(base64_decode(padded, false).unwrap(), b"os");
+        }
+        // Python raises on an incomplete group.
+        assert_eq!(base64_decode(b"b3M\n", false), None);
+        assert_eq!(base64_decode(b"b", false), None);
+        assert_eq!(base64_decode(b"b3+/", true).unwrap(), b"o\x7f\xbf");
         assert_eq!(hex_decode(b"6f73").unwrap(), b"os");
         assert_eq!(
             base32_decode(b"N5ZQ====", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567").unwrap(),
