@@ -59,6 +59,11 @@ put("frame_straddles_4096.pkl", (b"\x80\x04\x95" + struct.pack("<Q", 2) + b"C" +
 # One call 5,000 times BUILT with a tuple shared 8 ways over 7 levels (2 million paths).
 shared = b"Nq\x000" + b"".join(b"(" + bytes([0x68, level - 1]) * 8 + b"tq" + bytes([level]) + b"0" for level in range(1, 8))
 put("shared_states_5000.pkl", b"\x80\x04cmytools\nf\n)R.\x80\x04N" + shared + b"h\x07b" * 5000 + b".")
+# 30,000 storage declarations sharing one memoized 100 KB key.
+key = b"k" * 100_000
+put("storage_key_100k_x30000.pkl", b"\x80\x02]q\x00X\x07\x00\x00\x00storageq\x010ctorch\nFloatStorage\nq\x020X"
+    + len(key).to_bytes(4, "little") + key + b"q\x030X\x03\x00\x00\x00cpuq\x040"
+    + b"(h\x01h\x02h\x03h\x04K\x01tQa" * 30_000 + b".")
 # A zip of 16,000 pickles, each naming its own unknown callable.
 path = os.path.join(d, "members_16000.zip")
 if not os.path.exists(path):
@@ -92,6 +97,7 @@ inputs=(
   "$dir/decoder_rereads_16k.pkl"
   "$dir/frame_straddles_4096.pkl"
   "$dir/shared_states_5000.pkl"
+  "$dir/storage_key_100k_x30000.pkl"
   "$dir/members_16000.zip"
 )
 printf '| input | verdict | answered by | time | peak RSS |\n|---|---|---|---|---|\n'

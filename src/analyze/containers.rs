@@ -370,12 +370,29 @@ impl Session<'_> {
                 return "tar".into();
             }
         };
-        let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
-        if torch::LEGACY_TAR_MEMBERS.iter().all(|n| names.contains(n)) {
-            self.legacy_tar(data, &members, member);
-            return "torch-legacy-tar".into();
+        // tarfile, like `tar -x`, takes the last member of a name.
+        let mut last_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, m) in members.iter().enumerate() {
+            if last_of.insert(m.name.as_str(), i).is_some() {
+                self.findings.push(rules::archive_anomaly_finding(
+                    Some(&child(member, &m.name)),
+                    Severity::Medium,
+                    format!("duplicate member name {:?}: extraction keeps the last copy, and scanners that read the first miss it (every copy was analysed)", m.name),
+                ));
+            }
         }
-        for m in members.iter().filter(|m| m.is_file) {
+        // torch.load tries the legacy layout on every tar and needs only `storages` to start.
+        let legacy = last_of.get("storages").is_some_and(|&i| members[i].is_file);
+        let mut read_as_legacy = Vec::new();
+        if legacy {
+            for name in torch::LEGACY_TAR_RECORDS {
+                if let Some(&i) = last_of.get(name).filter(|&&i| members[i].is_file) {
+                    read_as_legacy.push(i);
+                }
+            }
+            self.legacy_tar(data, members.as_slice(), &read_as_legacy, member);
+        }
+        for (i, m) in members.iter().enumerate().filter(|(_, m)| m.is_file) {
             let label = child(member, &m.name);
             if m.name.split('/').any(|p| p == "..") || m.name.starts_with('/') {
                 self.findings.push(rules::archive_anomaly_finding(
@@ -384,28 +401,31 @@ impl Session<'_> {
                     format!("tar member {:?} would be written outside the extraction folder", m.name),
                 ));
             }
+            if read_as_legacy.contains(&i) {
+                continue;
+            }
             let body = &data[m.offset..m.offset + m.size];
             let kind = formats::sniff(&body[..body.len().min(PEEK)]);
             if looks_like_pickle_name(&m.name) || !matches!(kind, Kind::Unknown | Kind::NotModel(_)) {
                 self.artifact(body, Some(&label), depth + 1);
             }
         }
-        "tar".into()
+        if legacy {
+            "torch-legacy-tar".into()
+        } else {
+            "tar".into()
+        }
     }
 
-    /// PyTorch 0.1.1's tar layout, read as `torch.serialization._legacy_load` reads it.
-    fn legacy_tar(&mut self, data: &[u8], members: &[tar::Member], member: Option<&str>) {
+    /// PyTorch 0.1.1's tar layout, read as `torch.serialization._legacy_load` reads it:
+    /// `storages`, then `tensors`, then `pickle` (`read` holds their indices in `members`).
+    fn legacy_tar(&mut self, data: &[u8], members: &[tar::Member], read: &[usize], member: Option<&str>) {
         let body = |name: &str| {
-            members
-                .iter()
+            read.iter()
+                .map(|&i| &members[i])
                 .find(|m| m.name == name)
                 .map(|m| &data[m.offset..m.offset + m.size])
         };
-        for name in ["sys_info", "pickle"] {
-            if let Some(bytes) = body(name) {
-                self.stream(bytes, 0, Some(&child(member, name)), 0);
-            }
-        }
         if let Some(bytes) = body("storages") {
             let label = child(member, "storages");
             if let Err(why) = self.legacy_storages(bytes, &label) {
@@ -426,6 +446,9 @@ impl Session<'_> {
                 ));
             }
         }
+        if let Some(bytes) = body("pickle") {
+            self.stream(bytes, 0, Some(&child(member, "pickle")), 0);
+        }
     }
 
     /// `storages`: a count, then per storage a (key, location, type) pickle and raw data
@@ -435,11 +458,13 @@ impl Session<'_> {
         for _ in 0..count {
             let step = self.stream(bytes, pos, Some(label), 0);
             pos = step.end.ok_or("a storage header pickle is broken")?;
-            let element_size = match &step.returned {
-                Some(Returned::Seq(items)) => items.iter().find_map(|r| match r {
-                    Returned::Global(path) => torch::storage_element_size(path),
-                    _ => None,
-                }),
+            // torch unpacks `key, location, storage_type = header`.
+            let storage_type = match &step.returned {
+                Some(Returned::Seq(items)) if items.len() == 3 => &items[2],
+                _ => return Err("a storage header is not a (key, location, type) triple".into()),
+            };
+            let element_size = match storage_type {
+                Returned::Global(path) => torch::storage_element_size(path),
                 _ => None,
             }
             .ok_or("a storage header names no known storage type")?;

@@ -6,7 +6,7 @@ use super::AllowPattern;
 use crate::formats::pickle::semantics::{self, Resolved};
 use crate::formats::pickle::{Call, CallKind, ComputedGlobal, Global, Observer, Target, Value};
 use crate::kb::{Class, Kb};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 
@@ -58,6 +58,9 @@ pub struct Facts<'a, 'k> {
     /// million times shares its strings, and a long name is then not hashed a million times.
     /// The entry holds the strings, so an address cannot be reused while it is cached.
     classes_by_address: FxHashMap<(*const u8, *const u8), PinnedClass<'k>>,
+    /// One copy of each storage key and class: a stream can declare the same long key through
+    /// the memo a hundred thousand times.
+    storage_names: FxHashSet<Rc<str>>,
 }
 
 /// A cached classification with the module and name strings it is for (their addresses are the
@@ -92,6 +95,7 @@ impl<'a, 'k> Facts<'a, 'k> {
             last_target: None,
             classes: FxHashMap::default(),
             classes_by_address: FxHashMap::default(),
+            storage_names: FxHashSet::default(),
         }
     }
 
@@ -191,13 +195,13 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
 
     fn on_call(&mut self, call: &Rc<Call<'a>>) {
         if call.kind == CallKind::PersistentLoad {
-            if let Some(storage) = storage_decl(call) {
+            if let Some(storage) = storage_decl(call, &mut self.storage_names) {
                 if self.storages.len() < MAX_KEPT_DANGEROUS {
                     self.storages.push(storage);
                 }
             }
         }
-        if let Some(view) = overreaching_view(call) {
+        if let Some(view) = overreaching_view(call, &mut self.storage_names) {
             if self.overreaching_views.len() < MAX_KEPT {
                 self.overreaching_views.push(view);
             }
@@ -277,10 +281,10 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageDecl {
     pub offset: usize,
-    pub key: String,
+    pub key: Rc<str>,
     pub numel: u64,
     /// The storage type (`torch.FloatStorage`).
-    pub class: String,
+    pub class: Rc<str>,
     /// Bytes per element, from the storage type (0: unknown type).
     pub itemsize: u64,
 }
@@ -290,13 +294,23 @@ pub struct StorageDecl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverreachingView {
     pub offset: usize,
-    pub key: String,
+    pub key: Rc<str>,
     /// Elements the view needs (storage offset + extent).
     pub needed: u128,
     pub numel: u64,
 }
 
-fn storage_decl(call: &Call<'_>) -> Option<StorageDecl> {
+/// The shared copy of `text` in `names`.
+fn interned(names: &mut FxHashSet<Rc<str>>, text: &str) -> Rc<str> {
+    if let Some(name) = names.get(text) {
+        return name.clone();
+    }
+    let name = Rc::<str>::from(text);
+    names.insert(name.clone());
+    name
+}
+
+fn storage_decl(call: &Call<'_>, names: &mut FxHashSet<Rc<str>>) -> Option<StorageDecl> {
     let pid = call
         .args
         .with_items(|args| match args.first() {
@@ -308,12 +322,13 @@ fn storage_decl(call: &Call<'_>) -> Option<StorageDecl> {
     if items.len() < 5 || items[0].as_str() != Some("storage") {
         return None;
     }
-    let (class, itemsize) = match &items[1] {
-        Value::Global(g) => (g.path(), element_size(&g.name)),
-        _ => (String::new(), 0),
-    };
-    let key = items[2].as_str()?.to_string();
+    let key = items[2].as_str()?;
     let Value::Int(numel) = items[4] else { return None };
+    let (class, itemsize) = match &items[1] {
+        Value::Global(g) => (interned(names, &g.path()), element_size(&g.name)),
+        _ => (Rc::from(""), 0),
+    };
+    let key = interned(names, key);
     Some(StorageDecl {
         offset: call.offset,
         key,
@@ -335,26 +350,26 @@ fn element_size(class: &str) -> u64 {
     }
 }
 
-fn overreaching_view(call: &Call<'_>) -> Option<OverreachingView> {
+fn overreaching_view(call: &Call<'_>, names: &mut FxHashSet<Rc<str>>) -> Option<OverreachingView> {
     let target = call.target.as_ref()?;
     if &*target.module != "torch._utils" || !matches!(&*target.name, "_rebuild_tensor_v2" | "_rebuild_tensor") {
         return None;
     }
     call.args
-        .with_items(|args| view_beyond_storage(call.offset, args))
+        .with_items(|args| view_beyond_storage(call.offset, args, names))
         .flatten()
 }
 
 /// `_rebuild_tensor_v2(storage, offset, size, stride, …)` arguments whose view reaches past
 /// the storage's elements.
-fn view_beyond_storage(offset: usize, args: &[Value<'_>]) -> Option<OverreachingView> {
+fn view_beyond_storage(offset: usize, args: &[Value<'_>], names: &mut FxHashSet<Rc<str>>) -> Option<OverreachingView> {
     let Value::Call(storage_call) = args.first()? else {
         return None;
     };
     if storage_call.kind != CallKind::PersistentLoad {
         return None;
     }
-    let storage = storage_decl(storage_call)?;
+    let storage = storage_decl(storage_call, names)?;
     let Value::Int(start) = args.get(1)? else { return None };
     let ints = |v: &Value<'_>| -> Option<Vec<i64>> {
         v.with_items(|items| {

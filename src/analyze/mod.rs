@@ -17,6 +17,7 @@ use crate::kb::Kb;
 use crate::model::{Finding, Severity, Verdict};
 use crate::rules::{self, StreamContext};
 use facts::Facts;
+use std::rc::Rc;
 
 /// Options for one analysis.
 #[derive(Debug, Clone)]
@@ -216,7 +217,7 @@ pub(crate) struct Session<'o> {
     /// Decompiled streams, when asked for.
     pub programs: Option<Vec<program::Program>>,
     /// Storages PyTorch pickles declared, by the member they were declared in.
-    pub storages: Vec<(Option<String>, facts::StorageDecl)>,
+    pub storages: Vec<(Option<Rc<str>>, facts::StorageDecl)>,
     /// Objects and memo entries over all streams.
     pub estimate: LoadEstimate,
     /// Embedded pickles that may still be analysed in this file (shared by nested sessions).
@@ -422,8 +423,11 @@ impl Session<'_> {
             *self.frameworks.entry(framework.clone()).or_default() += count;
         }
         self.allowed.extend(facts.allow_hits.iter().cloned());
-        self.storages
-            .extend(facts.storages.iter().map(|s| (member.map(str::to_string), s.clone())));
+        if !facts.storages.is_empty() {
+            let member: Option<Rc<str>> = member.map(Rc::from);
+            self.storages
+                .extend(facts.storages.iter().map(|s| (member.clone(), s.clone())));
+        }
         self.findings.append(&mut nested_findings);
         step
     }

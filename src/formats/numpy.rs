@@ -69,9 +69,11 @@ pub fn parse(data: &[u8]) -> Result<NpyHeader, NpyError> {
     let Lit::Dict(entries) = literal else {
         return Err(NpyError::BadHeader("not a dict".into()));
     };
+    // A dict display keeps the last of repeated keys.
     let get = |key: &str| {
         entries
             .iter()
+            .rev()
             .find(|(k, _)| matches!(k, Lit::Str(s) if s == key))
             .map(|(_, v)| v)
     };
@@ -98,21 +100,54 @@ pub fn parse(data: &[u8]) -> Result<NpyHeader, NpyError> {
     })
 }
 
-/// Whether a dtype description (a type string, or a structured list of fields) holds objects.
+/// Whether `numpy.lib.format.descr_to_dtype` builds a dtype holding objects from this
+/// description: a dtype string, a `(dtype, shape)` subarray, or an iterable of fields.
 fn dtype_has_object(descr: &Lit) -> bool {
     match descr {
-        Lit::Str(s) => is_object_code(s),
-        Lit::List(fields) => fields.iter().any(|field| match field {
-            Lit::Tuple(parts) => parts.get(1).is_some_and(dtype_has_object),
-            _ => false,
-        }),
+        Lit::Str(s) => string_has_object(s),
+        Lit::Tuple(items) => items.first().is_some_and(dtype_has_object),
+        Lit::List(fields) => fields.iter().any(field_has_object),
+        // Iterating a dict gives its keys.
+        Lit::Dict(entries) => entries.iter().any(|(key, _)| field_has_object(key)),
         _ => false,
     }
 }
 
-fn is_object_code(s: &str) -> bool {
-    let code = s.trim_start_matches(['<', '>', '|', '=']);
-    code.starts_with('O') && code[1..].chars().all(|c| c.is_ascii_digit())
+/// A field unpacks as `name, dtype` or `name, dtype, shape`, so its dtype is its second item,
+/// whatever iterable it is (a two-character string unpacks too).
+fn field_has_object(field: &Lit) -> bool {
+    match field {
+        Lit::Tuple(parts) | Lit::List(parts) => parts.get(1).is_some_and(dtype_has_object),
+        Lit::Dict(entries) => entries.get(1).is_some_and(|(key, _)| dtype_has_object(key)),
+        Lit::Str(s) => s
+            .chars()
+            .nth(1)
+            .is_some_and(|c| string_has_object(c.encode_utf8(&mut [0; 4]))),
+        _ => false,
+    }
+}
+
+/// Whether `numpy.dtype(s)` holds objects: `s` is a type code (`|O`, `O8`), a type name
+/// (`object`, `object_`, `Object0`) or comma-separated fields (`i4,O`, `(2,)O`).
+fn string_has_object(s: &str) -> bool {
+    let mut depth = 0usize;
+    let mut fields = s.split(|c: char| {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        c == ',' && depth == 0
+    });
+    fields.any(|field| {
+        let mut code = field.trim_start();
+        if code.starts_with('(') {
+            code = code.find(')').map_or("", |end| &code[end + 1..]);
+        }
+        let code = code.trim_start_matches(|c: char| c.is_ascii_digit() || c.is_whitespace());
+        let code = code.trim_start_matches(['<', '>', '|', '=', '!']);
+        code.starts_with('O') || code.get(..6).is_some_and(|word| word.eq_ignore_ascii_case("object"))
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -183,15 +218,14 @@ impl Parser<'_> {
         }
         self.ws();
         match self.s.get(self.i).copied() {
-            Some(q @ (b'\'' | b'"')) => {
-                let start = self.i + 1;
-                let end = self.s[start..]
-                    .iter()
-                    .position(|&c| c == q)
-                    .ok_or("unterminated string")?
-                    + start;
-                self.i = end + 1;
-                Ok(Lit::Str(String::from_utf8_lossy(&self.s[start..end]).into_owned()))
+            Some(b'\'' | b'"') => self.string(false),
+            Some(b'u' | b'U' | b'b' | b'B') if matches!(self.s.get(self.i + 1), Some(b'\'' | b'"')) => {
+                self.i += 1;
+                self.string(false)
+            }
+            Some(b'r' | b'R') if matches!(self.s.get(self.i + 1), Some(b'\'' | b'"')) => {
+                self.i += 1;
+                self.string(true)
             }
             Some(b'(') => self.seq(b')', depth).map(Lit::Tuple),
             Some(b'[') => self.seq(b']', depth).map(Lit::List),
@@ -245,6 +279,96 @@ impl Parser<'_> {
                 Err(format!("unexpected character at {}", self.i))
             }
         }
+    }
+
+    /// A quoted string at `self.i`, with Python's escapes decoded unless `raw`.
+    fn string(&mut self, raw: bool) -> Result<Lit, String> {
+        let quote = self.s[self.i];
+        if self.s[self.i..].starts_with(&[quote; 3]) {
+            return Err("triple-quoted strings are not supported".into());
+        }
+        self.i += 1;
+        let mut text = Vec::new();
+        loop {
+            let c = *self.s.get(self.i).ok_or("unterminated string")?;
+            self.i += 1;
+            match c {
+                b'\n' => return Err("unterminated string".into()),
+                c if c == quote => break,
+                b'\\' if raw => {
+                    // A raw string keeps the backslash, and it still protects the next quote.
+                    text.push(c);
+                    if let Some(&next) = self.s.get(self.i) {
+                        text.push(next);
+                        self.i += 1;
+                    }
+                }
+                b'\\' => self.escape(&mut text)?,
+                c => text.push(c),
+            }
+        }
+        Ok(Lit::Str(String::from_utf8_lossy(&text).into_owned()))
+    }
+
+    /// Decodes the escape after a backslash into `text` (UTF-8).
+    fn escape(&mut self, text: &mut Vec<u8>) -> Result<(), String> {
+        let c = *self.s.get(self.i).ok_or("unterminated string")?;
+        self.i += 1;
+        let simple = match c {
+            b'\n' => return Ok(()),
+            b'\\' | b'\'' | b'"' => Some(c),
+            b'a' => Some(0x07),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'v' => Some(0x0b),
+            _ => None,
+        };
+        if let Some(byte) = simple {
+            text.push(byte);
+            return Ok(());
+        }
+        let code = match c {
+            b'0'..=b'7' => {
+                let start = self.i - 1;
+                while self.i < start + 3 && matches!(self.s.get(self.i), Some(b'0'..=b'7')) {
+                    self.i += 1;
+                }
+                self.hex_or_octal(start, 8)?
+            }
+            b'x' | b'u' | b'U' => {
+                let digits = match c {
+                    b'x' => 2,
+                    b'u' => 4,
+                    _ => 8,
+                };
+                let start = self.i;
+                self.i += digits;
+                if self.i > self.s.len() {
+                    return Err("truncated escape".into());
+                }
+                self.hex_or_octal(start, 16)?
+            }
+            b'N' => return Err("named escapes are not supported".into()),
+            _ => {
+                // An unknown escape keeps its backslash.
+                text.push(b'\\');
+                text.push(c);
+                return Ok(());
+            }
+        };
+        let c = char::from_u32(code).ok_or("escape is not a character")?;
+        text.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        Ok(())
+    }
+
+    fn hex_or_octal(&self, start: usize, radix: u32) -> Result<u32, String> {
+        std::str::from_utf8(&self.s[start..self.i])
+            .ok()
+            .and_then(|digits| u32::from_str_radix(digits, radix).ok())
+            .ok_or_else(|| "bad escape".into())
     }
 
     fn seq(&mut self, close: u8, depth: usize) -> Result<Vec<Lit>, String> {
@@ -307,6 +431,41 @@ mod tests {
         ))
         .unwrap();
         assert!(!h.has_object, "a field named O is not an object field");
+    }
+
+    fn has_object(descr: &str) -> bool {
+        let header = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,), }}\n");
+        parse(&npy(1, &header)).unwrap().has_object
+    }
+
+    #[test]
+    fn every_spelling_of_an_object_dtype_is_found() {
+        for descr in [
+            "'object'",
+            "'Object0'",
+            "'O8'",
+            "'<i4,O'",
+            "'(2,)O'",
+            "('|O', (2,))",
+            "[('a', ('|O', (3,)))]",
+            "[('a', '<f8', (2,)), ('b', '|O', (2,))]",
+            "['aO']",
+            "{'aO': 1}",
+            "'\\x4f'",
+            "u'|O'",
+            "'<f8', 'descr': '|O'",
+        ] {
+            assert!(has_object(descr), "{descr}");
+        }
+        for descr in [
+            "'<f8'",
+            "[('Open', '<f4')]",
+            "'<M8[ms]'",
+            "'|S4'",
+            "'|O', 'descr': '<f8'",
+        ] {
+            assert!(!has_object(descr), "{descr}");
+        }
     }
 
     #[test]

@@ -8,8 +8,8 @@ pub const LEGACY_PROTOCOL: i64 = 1001;
 /// Pickles torch.load reads from a legacy file, by role.
 pub const LEGACY_ROLES: &[&str] = &["magic", "protocol", "sys_info", "model", "storage_keys"];
 pub const LEGACY_PICKLES: usize = LEGACY_ROLES.len();
-/// Members of the PyTorch 0.1.1 tar format.
-pub const LEGACY_TAR_MEMBERS: &[&str] = &["sys_info", "pickle", "storages", "tensors"];
+/// Records torch.load reads from a PyTorch 0.1.1 tar, in its order (`sys_info` it never reads).
+pub const LEGACY_TAR_RECORDS: &[&str] = &["storages", "tensors", "pickle"];
 
 /// Bytes per element of a storage type, by its class name (`FloatStorage`, `torch.HalfStorage`).
 pub fn storage_element_size(name: &str) -> Option<u64> {

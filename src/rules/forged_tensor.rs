@@ -52,7 +52,7 @@ pub fn oversized_storage(member: Option<&str>, storage: &StorageDecl, record: &s
     )
     .at(member, Some(storage.offset), Some("BINPERSID"))
     .with_explanation(EXPLANATION);
-    finding.target = Some(storage.class.clone());
+    finding.target = Some(storage.class.to_string());
     finding
 }
 

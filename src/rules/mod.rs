@@ -251,9 +251,9 @@ pub fn indirection(kept: &KeptCall<'_, '_>) -> Vec<String> {
                 GlobalOrigin::Stack { computed: true } => {
                     chain.push(format!("name computed at load time: {}", g.path()))
                 }
-                GlobalOrigin::Extension(code) => {
-                    chain.push(format!("EXT code {code} registered with copyreg.add_extension"))
-                }
+                GlobalOrigin::Extension(code) => chain.push(format!(
+                    "EXT code {code}, registered in copyreg's extension table earlier in this stream"
+                )),
                 GlobalOrigin::Lookup => chain.push(format!("looked up as {}", g.path())),
                 _ => {}
             }

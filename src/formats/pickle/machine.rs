@@ -3,7 +3,7 @@
 
 use super::opcodes::{Opcode, HIGHEST_PROTOCOL};
 use super::reader::{long_to_decimal, Arg, Divergence, Op, ReadError, ReadErrorKind, Reader};
-use super::semantics::{self, Budget};
+use super::semantics::{self, Budget, Resolved};
 use super::text::{Blob, Text};
 use super::value::{elide, Call, CallKind, ComputedGlobal, Global, GlobalOrigin, Pairs, Seq, Value, MAX_NAME_BYTES};
 use crate::formats::joblib::{self, ArrayData, InlineArray};
@@ -550,7 +550,7 @@ struct Machine<'a, 'l, 'o> {
     marks: Vec<usize>,
     memo: Memo<'a>,
     proto: u8,
-    extensions: HashMap<u64, (Rc<str>, Rc<str>)>,
+    extensions: HashMap<u64, Extension<'a>>,
     next_call_id: u32,
     budget: Budget,
     observer: &'o mut dyn Observer<'a>,
@@ -558,6 +558,13 @@ struct Machine<'a, 'l, 'o> {
 }
 
 type Step<T> = Result<T, MachineErrorKind>;
+
+/// What an EXT code resolves to once the stream itself filled copyreg's tables.
+#[derive(Clone)]
+enum Extension<'a> {
+    Named(Rc<str>, Rc<str>),
+    Cached(Value<'a>),
+}
 
 impl<'a> Machine<'a, '_, '_> {
     fn run(&mut self) {
@@ -997,9 +1004,10 @@ impl<'a> Machine<'a, '_, '_> {
                     unreachable!("EXT carries a code")
                 };
                 let value = match self.extensions.get(&code).cloned() {
-                    Some((module, name)) => {
+                    Some(Extension::Named(module, name)) => {
                         self.make_global(offset, op.opcode, &module, &name, GlobalOrigin::Extension(code))
                     }
+                    Some(Extension::Cached(value)) => value,
                     None => {
                         let computed = Rc::new(ComputedGlobal {
                             module: Value::Opaque("copyreg extension registry"),
@@ -1113,6 +1121,7 @@ impl<'a> Machine<'a, '_, '_> {
                     return Err(MachineErrorKind::OddItemCount);
                 }
                 let items = self.stack.split_off(start);
+                self.register_registry_items(&target, &items);
                 let args = self.tuple(items)?;
                 let result = self.call(offset, opcode, CallKind::Method("__setitem__"), target, args, None);
                 mark_discarded(&result);
@@ -1235,13 +1244,47 @@ impl<'a> Machine<'a, '_, '_> {
         Value::Call(call)
     }
 
+    /// SETITEM(S) straight into copyreg's EXT tables: `_inverted_registry` maps a code to a
+    /// (module, name) pair and `_extension_cache` to the object itself, which the unpickler
+    /// consults first.
+    fn register_registry_items(&mut self, target: &Value<'a>, items: &[Value<'a>]) {
+        let Some(Resolved::Callable(table)) = semantics::resolve(target) else {
+            return;
+        };
+        if semantics::canonical_module(&table.module) != "copyreg" {
+            return;
+        }
+        let cached = match &*table.name {
+            "_inverted_registry" => false,
+            "_extension_cache" => true,
+            _ => return,
+        };
+        for pair in items.chunks_exact(2) {
+            let Value::Int(code) = pair[0] else { continue };
+            if code <= 0 {
+                continue;
+            }
+            let entry = if cached {
+                Extension::Cached(pair[1].clone())
+            } else {
+                let parts = pair[1].items().unwrap_or_default();
+                let (Some(Value::Str(m)), Some(Value::Str(n))) = (parts.first(), parts.get(1)) else {
+                    continue;
+                };
+                Extension::Named(Rc::from(&**m), Rc::from(&**n))
+            };
+            self.extensions.insert(code as u64, entry);
+        }
+    }
+
     fn register_extension(&mut self, args: &Value<'a>) {
         let items = args.items().unwrap_or_default();
         if let (Some(Value::Str(m)), Some(Value::Str(n)), Some(Value::Int(code))) =
             (items.first(), items.get(1), items.get(2))
         {
             if *code > 0 {
-                self.extensions.insert(*code as u64, (Rc::from(&**m), Rc::from(&**n)));
+                self.extensions
+                    .insert(*code as u64, Extension::Named(Rc::from(&**m), Rc::from(&**n)));
             }
         }
     }
