@@ -8,6 +8,7 @@ use crate::rules::cross_file_reference::{self, Reached};
 use crate::rules::remote_code;
 use crate::scan::{scan_candidate, FileReport, ScanOptions};
 use crate::walk::{Candidate, Source};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Component, Path, PathBuf};
 
@@ -26,8 +27,8 @@ pub fn follow(files: &mut Vec<FileReport>, options: &ScanOptions) {
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_default();
     let mut follower = Follower {
-        known: HashMap::new(),
-        canonical_dirs: HashMap::new(),
+        known: FxHashMap::default(),
+        canonical_dirs: FxHashMap::default(),
         queue: (0..files.len()).map(|i| (i, 0)).collect(),
         followed: 0,
         root,
@@ -50,10 +51,10 @@ pub fn follow(files: &mut Vec<FileReport>, options: &ScanOptions) {
 /// left to visit (with its depth) and how many files were scanned for being reached.
 struct Follower<'f, 'o> {
     files: &'f mut Vec<FileReport>,
-    known: HashMap<PathBuf, usize>,
+    known: FxHashMap<PathBuf, usize>,
     /// Canonical form of each folder seen (resolving every file's full path again costs a
     /// readlink per path component).
-    canonical_dirs: HashMap<PathBuf, Option<PathBuf>>,
+    canonical_dirs: FxHashMap<PathBuf, Option<PathBuf>>,
     queue: VecDeque<(usize, usize)>,
     followed: usize,
     root: PathBuf,
@@ -62,7 +63,7 @@ struct Follower<'f, 'o> {
 
 impl Follower<'_, '_> {
     fn run(&mut self) {
-        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut dirs: FxHashSet<PathBuf> = FxHashSet::default();
         while let Some((i, depth)) = self.queue.pop_front() {
             let Some(path) = self.canonical(i) else {
                 continue;
@@ -84,8 +85,9 @@ impl Follower<'_, '_> {
                 }
             }
             self.files[i].findings.extend(chain);
-            if self.options.folder_metadata && base.starts_with(&self.root) && dirs.insert(base.clone()) {
+            if self.options.folder_metadata && !dirs.contains(&base) && base.starts_with(&self.root) {
                 self.directory_metadata(&base, depth);
+                dirs.insert(base);
             }
         }
     }

@@ -228,7 +228,11 @@ pub fn scan(candidates: &[Candidate], options: &ScanOptions, progress: &(dyn Fn(
     if options.follow_references {
         crate::crossfile::follow(&mut files, options);
     }
-    for file in &mut files {
+    // Files scanned here have their fingerprints; following adds findings and files.
+    for file in files
+        .iter_mut()
+        .filter(|f| f.findings.iter().any(|f| f.fingerprint.is_none()))
+    {
         suppress::fingerprint::assign(file);
     }
     let notices = suppress::apply(&mut files, &options.policy);
@@ -281,16 +285,20 @@ pub fn summarize(files: &[FileReport], fail_on: Option<Severity>, notices: &[Not
 /// `None` when the candidate was only sniffed (`--all-files`) and is not a format picklegate
 /// reads, or is a Git LFS pointer and the policy is to skip them.
 pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<FileReport> {
-    if let (Source::File(path), cap @ 1..) = (&candidate.source, options.max_file_size) {
-        if let Ok(meta) = std::fs::metadata(path) {
-            if meta.len() > cap {
-                return Some(too_large(candidate, options.root.as_deref(), meta.len(), cap));
-            }
-        }
-    }
     let bytes = match &candidate.source {
-        Source::File(path) => match read(path) {
-            Ok(bytes) => bytes,
+        Source::File(path) => match open_regular(path) {
+            Ok((_, len)) if options.max_file_size > 0 && len > options.max_file_size => {
+                return Some(too_large(
+                    candidate,
+                    options.root.as_deref(),
+                    len,
+                    options.max_file_size,
+                ));
+            }
+            Ok((file, len)) => match read_open(file, len) {
+                Ok(bytes) => bytes,
+                Err(e) => return Some(unreadable(candidate, options.root.as_deref(), e.to_string())),
+            },
             Err(e) => return Some(unreadable(candidate, options.root.as_deref(), e.to_string())),
         },
         Source::Bytes(bytes) => Bytes::Shared(bytes.clone()),
@@ -311,6 +319,7 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
         .filter(|a| a.paths.as_ref().is_none_or(|globs| globs.is_match(&repo_path)))
         .map(|a| a.pattern.clone())
         .collect();
+    analyze.excerpts = true;
     let name = Path::new(&candidate.display).file_name().and_then(|n| n.to_str());
     let mut analysis = analyze_named(&bytes, name, &analyze);
     let mut lfs_oid = None;
@@ -357,7 +366,7 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
         (None, true) => Some(sha256_of(&candidate.source, &bytes)),
         (None, false) => None,
     };
-    Some(FileReport {
+    let mut report = FileReport {
         path: candidate.display.clone(),
         repo_path,
         sha256,
@@ -374,29 +383,33 @@ pub fn scan_candidate(candidate: &Candidate, options: &ScanOptions) -> Option<Fi
         reached_from: None,
         error: None,
         canonical: candidate.canonical.clone(),
-    })
+    };
+    suppress::fingerprint::assign(&mut report);
+    Some(report)
 }
 
-/// Lines of the decompiled program per finding: only for files with findings of medium or
-/// above, which are read a second time with the decompiler on (rare, and small next to what a
-/// reviewer gains from reading the calls as code).
+/// Lines of the decompiled program per finding of medium or above, from the programs the
+/// analysis kept; when a finding lies in a stream whose program was not kept (a container
+/// check reported it after the stream was read), the file is read again with every stream
+/// decompiled, which is rare.
 fn add_excerpts(
     bytes: &[u8],
     name: Option<&str>,
     options: &crate::analyze::AnalyzeOptions,
     analysis: &mut crate::analyze::Analysis,
 ) {
-    if !analysis
-        .findings
-        .iter()
-        .any(|f| f.severity >= Severity::Medium && f.location.offset.is_some())
-    {
+    let wanted = |f: &Finding| f.severity >= Severity::Medium && f.location.offset.is_some();
+    if !analysis.findings.iter().any(wanted) {
         return;
     }
-    let mut with_programs = options.clone();
-    with_programs.programs = true;
-    let programs = analyze_named(bytes, name, &with_programs).programs;
-    for finding in analysis.findings.iter_mut().filter(|f| f.severity >= Severity::Medium) {
+    let programs = if analysis.programs_missing {
+        let mut with_programs = options.clone();
+        with_programs.programs = true;
+        analyze_named(bytes, name, &with_programs).programs
+    } else {
+        std::mem::take(&mut analysis.programs)
+    };
+    for finding in analysis.findings.iter_mut().filter(|f| wanted(f)) {
         let Some(offset) = finding.location.offset else {
             continue;
         };
@@ -514,22 +527,37 @@ impl std::ops::Deref for Bytes {
 const MMAP_THRESHOLD: u64 = 64 << 10;
 
 pub fn read(path: &Path) -> std::io::Result<Bytes> {
-    // Checked before opening: opening a FIFO blocks until a writer appears.
-    if !std::fs::metadata(path)?.is_file() {
+    let (file, len) = open_regular(path)?;
+    read_open(file, len)
+}
+
+/// Opens a regular file and returns it with its length. Opened without blocking, so that a
+/// FIFO (which would block until a writer appears) is refused rather than waited on; one
+/// `fstat` then answers both questions.
+fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, u64)> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(std::io::Error::other(
             "not a regular file (a FIFO, socket, device or folder)",
         ));
     }
-    let mut file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
-    if meta.len() >= MMAP_THRESHOLD {
+    Ok((file, meta.len()))
+}
+
+fn read_open(mut file: std::fs::File, len: u64) -> std::io::Result<Bytes> {
+    if len >= MMAP_THRESHOLD {
         // SAFETY: the map is read-only and private to this process; a file truncated by another
         // process while mapped can raise SIGBUS, the same risk every mmap-based scanner takes.
         #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Bytes::Mapped(map))
     } else {
-        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
         std::io::Read::read_to_end(&mut file, &mut bytes)?;
         Ok(Bytes::Heap(bytes))
     }

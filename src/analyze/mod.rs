@@ -17,6 +17,7 @@ use crate::kb::Kb;
 use crate::model::{Finding, Severity, Verdict};
 use crate::rules::{self, StreamContext};
 use facts::Facts;
+use rustc_hash::FxHashMap;
 use std::rc::Rc;
 
 /// Options for one analysis.
@@ -42,6 +43,9 @@ pub struct AnalyzeOptions {
     pub allow: Vec<AllowPattern>,
     /// Also build the decompiled view of every stream ([`Analysis::programs`]).
     pub programs: bool,
+    /// Keep the decompiled view of the streams with findings of medium or above (for their
+    /// excerpts). Cheap: a stream's statements are written as code only when it is kept.
+    pub excerpts: bool,
 }
 
 /// A project allowlist pattern: `module:name`, or `module:*` for a module and its submodules.
@@ -93,6 +97,7 @@ impl Default for AnalyzeOptions {
             min_decompression_cap: 32 << 20,
             allow: Vec::new(),
             programs: false,
+            excerpts: false,
         }
     }
 }
@@ -111,8 +116,13 @@ pub struct Analysis {
     pub frameworks: Vec<String>,
     /// Project `[[allow]]` patterns that covered a global in this file (sorted).
     pub allowed: Vec<String>,
-    /// The decompiled streams, in the order they were read (when `programs` was asked for).
+    /// The decompiled streams, in the order they were read: every stream when `programs` was
+    /// asked for, the streams with findings of medium or above when `excerpts` was.
     pub programs: Vec<program::Program>,
+    /// With `excerpts`: a finding of medium or above lies in a stream whose program was not
+    /// kept (a container check reported it after the stream was read). Analysing again with
+    /// `programs` gives its excerpt.
+    pub programs_missing: bool,
     /// What loading the file would cost, predicted without loading it.
     pub estimate: LoadEstimate,
 }
@@ -149,10 +159,22 @@ pub fn analyze_with(bytes: &[u8], options: &AnalyzeOptions) -> Analysis {
 /// (malformed) pickle rather than dismissed as unknown data.
 pub fn analyze_named(bytes: &[u8], file_name: Option<&str>, options: &AnalyzeOptions) -> Analysis {
     let mut session = Session::new(options, file_name);
-    session.programs = options.programs.then(Vec::new);
+    session.programs = (options.programs || options.excerpts).then(Vec::new);
     let format = session.artifact(bytes, None, 0);
     let frameworks: Vec<String> = session.frameworks.keys().cloned().collect();
     let mut findings = session.findings;
+    let programs_missing = findings.iter().any(|f| {
+        let (Some(spans), Some(offset), true) = (
+            session.unkept_streams.get(&f.location.member),
+            f.location.offset,
+            f.severity >= Severity::Medium,
+        ) else {
+            return false;
+        };
+        // Spans are in reading order: the last one starting at or before the offset.
+        let after = spans.partition_point(|&(start, _)| start as u64 <= offset);
+        after > 0 && offset <= spans[after - 1].1 as u64
+    });
     context::explain(&mut findings, &session.frameworks);
     loaders::annotate(&mut findings, &format);
     finish(Analysis {
@@ -164,6 +186,7 @@ pub fn analyze_named(bytes: &[u8], file_name: Option<&str>, options: &AnalyzeOpt
         frameworks,
         allowed: session.allowed.into_iter().collect(),
         programs: session.programs.unwrap_or_default(),
+        programs_missing,
         estimate: LoadEstimate {
             opcodes: session.opcodes,
             tensor_bytes: session
@@ -216,6 +239,9 @@ pub(crate) struct Session<'o> {
     pub allowed: std::collections::BTreeSet<String>,
     /// Decompiled streams, when asked for.
     pub programs: Option<Vec<program::Program>>,
+    /// Streams decompiled for excerpts but not kept (no finding of medium or above when they
+    /// were read), by member: start and end offsets, in reading order.
+    pub unkept_streams: FxHashMap<Option<String>, Vec<(usize, usize)>>,
     /// Storages PyTorch pickles declared, by the member they were declared in.
     pub storages: Vec<(Option<Rc<str>>, facts::StorageDecl)>,
     /// Objects and memo entries over all streams.
@@ -248,6 +274,7 @@ impl<'o> Session<'o> {
             frameworks: Default::default(),
             allowed: Default::default(),
             programs: None,
+            unkept_streams: FxHashMap::default(),
             storages: Vec::new(),
             estimate: LoadEstimate::default(),
             nested_budget: std::rc::Rc::new(std::cell::Cell::new(MAX_NESTED_ANALYSES)),
@@ -342,23 +369,23 @@ impl Session<'_> {
             (inner.findings, inner.incomplete)
         };
         let mut facts = Facts::new(Kb::builtin(), &options.allow);
-        let report = match self.programs.as_mut() {
-            // Later streams go undecompiled once the file holds enough statements.
-            Some(programs) if programs.iter().map(|p| p.statements.len()).sum::<usize>() < MAX_PROGRAM_STATEMENTS => {
-                let mut decompiler = program::Decompiler::default();
-                let report = run_stream(
-                    data,
-                    pos,
-                    &options.limits,
-                    &mut program::Tee {
-                        first: &mut facts,
-                        second: &mut decompiler,
-                    },
-                );
-                programs.push(decompiler.finish(member, pos, &report));
-                report
-            }
-            _ => run_stream(data, pos, &options.limits, &mut facts),
+        // Later streams go undecompiled once the file holds enough statements.
+        let decompile = self.programs.as_ref().is_some_and(|programs| {
+            programs.iter().map(|p| p.statements.len()).sum::<usize>() < MAX_PROGRAM_STATEMENTS
+        });
+        let mut decompiler = program::Decompiler::default();
+        let report = if decompile {
+            run_stream(
+                data,
+                pos,
+                &options.limits,
+                &mut program::Tee {
+                    first: &mut facts,
+                    second: &mut decompiler,
+                },
+            )
+        } else {
+            run_stream(data, pos, &options.limits, &mut facts)
         };
         self.streams += 1;
         self.opcodes += report.opcodes;
@@ -427,6 +454,22 @@ impl Session<'_> {
             let member: Option<Rc<str>> = member.map(Rc::from);
             self.storages
                 .extend(facts.storages.iter().map(|s| (member.clone(), s.clone())));
+        }
+        if let Some(programs) = self.programs.as_mut().filter(|_| decompile) {
+            let wanted = options.programs
+                || nested_findings.iter().any(|f| {
+                    f.severity >= Severity::Medium
+                        && f.location.offset.is_some()
+                        && f.location.member.as_deref() == member
+                });
+            if wanted {
+                programs.push(decompiler.finish(member, pos, &report));
+            } else {
+                self.unkept_streams
+                    .entry(member.map(str::to_string))
+                    .or_default()
+                    .push((pos, report.end));
+            }
         }
         self.findings.append(&mut nested_findings);
         step
@@ -564,6 +607,48 @@ fn alternate_reading(
         found.retain(|f| f.severity >= Severity::High && f.category.is_some());
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn excerpts() -> AnalyzeOptions {
+        AnalyzeOptions {
+            excerpts: true,
+            ..AnalyzeOptions::default()
+        }
+    }
+
+    #[test]
+    fn excerpts_keep_only_the_programs_of_streams_with_findings() {
+        // A benign stream, then os.system('true'): the second alone is kept.
+        let data = b"\x80\x02K\x01.\x80\x02cos\nsystem\nX\x04\x00\x00\x00true\x85R.";
+        let analysis = analyze_with(data, &excerpts());
+        assert_eq!(analysis.programs.len(), 1, "{:#?}", analysis.programs);
+        assert_eq!(analysis.programs[0].offset, 5);
+        assert!(analysis.programs[0].to_python().contains("os.system('true')"));
+        assert!(!analysis.programs_missing);
+        let all = analyze_with(
+            data,
+            &AnalyzeOptions {
+                programs: true,
+                ..AnalyzeOptions::default()
+            },
+        );
+        assert_eq!(all.programs.len(), 2);
+        assert_eq!(all.programs[1], analysis.programs[0]);
+    }
+
+    #[test]
+    fn a_finding_outside_the_kept_programs_asks_for_them_all() {
+        let data = std::fs::read("fixtures/containers/torch/forged_storage_size.pt").unwrap();
+        let analysis = analyze_with(&data, &excerpts());
+        assert!(analysis.findings.iter().any(|f| f.rule == "forged-tensor"));
+        assert!(analysis.programs.is_empty());
+        assert!(analysis.programs_missing);
+        assert!(!analyze(&data).programs_missing, "without excerpts nothing is missing");
+    }
 }
 
 #[cfg(test)]

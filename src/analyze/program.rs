@@ -16,6 +16,9 @@ pub struct Program {
     pub member: Option<String>,
     /// Byte offset of the stream in its member.
     pub offset: usize,
+    /// Where the stream's reading stopped (its last opcode's offset, or the error's).
+    #[serde(skip)]
+    pub end: usize,
     pub opcodes: u64,
     /// Modules the stream imports (`import os`), sorted.
     pub imports: Vec<String>,
@@ -52,18 +55,31 @@ const LIMITS: RenderLimits = RenderLimits {
 /// Statements kept per stream; the rest is counted in a final comment.
 const MAX_STATEMENTS: usize = 5_000;
 
-/// Collects a program while the machine runs (pair it with the analysis' observer).
+/// Collects a program while the machine runs (pair it with the analysis' observer). What
+/// each statement does is kept, and written as code only by [`Decompiler::finish`]: most
+/// streams are read for their findings alone, and their programs are never asked for.
 #[derive(Default)]
 pub struct Decompiler<'a> {
-    imports: BTreeSet<String>,
-    statements: Vec<(Statement, Option<Rc<Call<'a>>>)>,
+    imports: BTreeSet<Rc<str>>,
+    steps: Vec<Step<'a>>,
     omitted: usize,
 }
 
+/// One statement, as the machine made it.
+enum Step<'a> {
+    Call(Rc<Call<'a>>),
+    Build {
+        offset: usize,
+        target: Value<'a>,
+        state: Value<'a>,
+    },
+    Stop(Value<'a>),
+}
+
 impl<'a> Decompiler<'a> {
-    fn push(&mut self, statement: Statement, call: Option<Rc<Call<'a>>>) {
-        if self.statements.len() < MAX_STATEMENTS {
-            self.statements.push((statement, call));
+    fn push(&mut self, step: Step<'a>) {
+        if self.steps.len() < MAX_STATEMENTS {
+            self.steps.push(step);
         } else {
             self.omitted += 1;
         }
@@ -71,17 +87,40 @@ impl<'a> Decompiler<'a> {
 
     pub fn finish(self, member: Option<&str>, offset: usize, report: &StreamReport) -> Program {
         let mut statements: Vec<Statement> = self
-            .statements
-            .into_iter()
-            .map(|(mut statement, call)| {
-                if call.is_some_and(|c| c.discarded.get()) {
-                    let note = "result discarded";
-                    statement.comment = Some(match statement.comment.take() {
-                        Some(c) => format!("{c}; {note}"),
-                        None => note.to_string(),
-                    });
+            .steps
+            .iter()
+            .map(|step| match step {
+                Step::Call(call) => {
+                    // Methods the unpickler calls (SETITEMS on a non-dict…) return nothing.
+                    if let CallKind::Method(method) = call.kind {
+                        return method_statement(call, method);
+                    }
+                    let mut statement = call_statement(call);
+                    if call.discarded.get() {
+                        let note = "result discarded";
+                        statement.comment = Some(match statement.comment.take() {
+                            Some(c) => format!("{c}; {note}"),
+                            None => note.to_string(),
+                        });
+                    }
+                    statement
                 }
-                statement
+                Step::Build { offset, target, state } => Statement {
+                    offset: *offset,
+                    opcode: "BUILD".into(),
+                    code: format!("{}.__setstate__({})", render(target, LIMITS), render(state, LIMITS)),
+                    comment: None,
+                    defines: None,
+                    uses: calls_used(&[Some(target), Some(state)]),
+                },
+                Step::Stop(result) => Statement {
+                    offset: 0,
+                    opcode: "STOP".into(),
+                    code: format!("result = {}", render(result, LIMITS)),
+                    comment: None,
+                    defines: None,
+                    uses: calls_used(&[Some(result)]),
+                },
             })
             .collect();
         if self.omitted > 0 {
@@ -97,8 +136,9 @@ impl<'a> Decompiler<'a> {
         Program {
             member: member.map(str::to_string),
             offset,
+            end: report.end,
             opcodes: report.opcodes,
-            imports: self.imports.into_iter().collect(),
+            imports: self.imports.iter().map(|m| m.to_string()).collect(),
             statements,
             error: report.error.as_ref().map(|e| e.to_string()),
         }
@@ -108,124 +148,91 @@ impl<'a> Decompiler<'a> {
 impl<'a> Observer<'a> for Decompiler<'a> {
     fn on_global(&mut self, global: &Rc<Global>) {
         if !matches!(&*global.module, "builtins" | "__builtin__") && !global.module.is_empty() {
-            self.imports.insert(global.module.to_string());
+            self.imports.insert(global.module.clone());
         }
     }
 
     fn on_call(&mut self, call: &Rc<Call<'a>>) {
-        if self.statements.len() >= MAX_STATEMENTS {
-            self.omitted += 1;
-            return;
-        }
-        if let CallKind::Method(method) = call.kind {
-            self.on_method(call, method);
-            return;
-        }
-        let mut code = format!("v{} = ", call.id);
-        render_call(&mut code, call, LIMITS, 0);
-        let mut notes = Vec::new();
-        if let Some(target) = &call.target {
-            let shown = render(&call.callee, LIMITS);
-            let path = target.path();
-            let builtin = path.strip_prefix("builtins.").is_some_and(|name| name == shown);
-            if shown != path && !builtin && !matches!(call.kind, CallKind::PersistentLoad) {
-                notes.push(format!("runs {path}"));
-            }
-        }
-        if let Some(folded) = &call.folded {
-            if matches!(
-                folded,
-                Value::Global(_) | Value::Module(_) | Value::Str(_) | Value::Bytes(_)
-            ) {
-                notes.push(format!("= {}", render(folded, LIMITS)));
-            }
-        }
-        let uses = calls_used(&[Some(&call.callee), Some(&call.args), call.kwargs.as_ref()]);
-        let statement = Statement {
-            offset: call.offset,
-            opcode: call.opcode.name().to_string(),
-            code,
-            comment: (!notes.is_empty()).then(|| notes.join("; ")),
-            defines: Some(call.id),
-            uses,
-        };
-        self.push(statement, Some(call.clone()));
+        self.push(Step::Call(call.clone()));
     }
 
     fn on_build(&mut self, offset: usize, target: &Value<'a>, state: &Value<'a>) {
-        if self.statements.len() >= MAX_STATEMENTS {
-            self.omitted += 1;
-            return;
-        }
-        let uses = calls_used(&[Some(target), Some(state)]);
-        let statement = Statement {
+        self.push(Step::Build {
             offset,
-            opcode: "BUILD".into(),
-            code: format!("{}.__setstate__({})", render(target, LIMITS), render(state, LIMITS)),
-            comment: None,
-            defines: None,
-            uses,
-        };
-        self.push(statement, None);
+            target: target.clone(),
+            state: state.clone(),
+        });
     }
 
     fn on_stop(&mut self, result: &Value<'a>) {
-        let uses = calls_used(&[Some(result)]);
-        let statement = Statement {
-            offset: 0,
-            opcode: "STOP".into(),
-            code: format!("result = {}", render(result, LIMITS)),
-            comment: None,
-            defines: None,
-            uses,
-        };
-        self.push(statement, None);
+        self.push(Step::Stop(result.clone()));
     }
 }
 
-impl<'a> Decompiler<'a> {
-    /// APPEND/APPENDS/ADDITEMS/SETITEM(S) on an object that is not a plain container: the
-    /// unpickler calls the object's own method, item by item, and drops the result.
-    fn on_method(&mut self, call: &Rc<Call<'a>>, method: &str) {
-        let receiver = render(&call.callee, LIMITS);
-        let items: Vec<&Value<'a>> = match &call.args {
-            Value::Tuple(seq) => seq.items.iter().collect(),
-            other => vec![other],
-        };
-        let code = match method {
-            "__setitem__" => items
-                .chunks(2)
-                .take(LIMITS.max_items)
-                .map(|pair| match pair {
-                    [k, v] => format!("{receiver}[{}] = {}", render(k, LIMITS), render(v, LIMITS)),
-                    _ => String::new(),
-                })
-                .collect::<Vec<_>>()
-                .join("; "),
-            "extend" => format!("{receiver}.extend({})", render(&call.args, LIMITS)),
-            _ => items
-                .iter()
-                .take(LIMITS.max_items)
-                .map(|item| format!("{receiver}.{method}({})", render(item, LIMITS)))
-                .collect::<Vec<_>>()
-                .join("; "),
-        };
-        let uses = calls_used(&[Some(&call.callee), Some(&call.args)]);
-        let statement = Statement {
-            offset: call.offset,
-            opcode: call.opcode.name().to_string(),
-            code,
-            comment: None,
-            defines: None,
-            uses,
-        };
-        self.push(statement, None);
+fn call_statement(call: &Call<'_>) -> Statement {
+    let mut code = format!("v{} = ", call.id);
+    render_call(&mut code, call, LIMITS, 0);
+    let mut notes = Vec::new();
+    if let Some(target) = &call.target {
+        let shown = render(&call.callee, LIMITS);
+        let path = target.path();
+        let builtin = path.strip_prefix("builtins.").is_some_and(|name| name == shown);
+        if shown != path && !builtin && !matches!(call.kind, CallKind::PersistentLoad) {
+            notes.push(format!("runs {path}"));
+        }
+    }
+    if let Some(folded) = &call.folded {
+        if matches!(
+            folded,
+            Value::Global(_) | Value::Module(_) | Value::Str(_) | Value::Bytes(_)
+        ) {
+            notes.push(format!("= {}", render(folded, LIMITS)));
+        }
+    }
+    Statement {
+        offset: call.offset,
+        opcode: call.opcode.name().to_string(),
+        code,
+        comment: (!notes.is_empty()).then(|| notes.join("; ")),
+        defines: Some(call.id),
+        uses: calls_used(&[Some(&call.callee), Some(&call.args), call.kwargs.as_ref()]),
     }
 }
 
-/// Ids of the calls the values refer to. The walk is bounded in depth, width and values
-/// visited: 8 items over 6 levels of shared tuples is already 300,000 paths, and a stream can
-/// make every statement walk them.
+fn method_statement(call: &Call<'_>, method: &str) -> Statement {
+    let receiver = render(&call.callee, LIMITS);
+    let items: Vec<&Value<'_>> = match &call.args {
+        Value::Tuple(seq) => seq.items.iter().collect(),
+        other => vec![other],
+    };
+    let code = match method {
+        "__setitem__" => items
+            .chunks(2)
+            .take(LIMITS.max_items)
+            .map(|pair| match pair {
+                [k, v] => format!("{receiver}[{}] = {}", render(k, LIMITS), render(v, LIMITS)),
+                _ => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        "extend" => format!("{receiver}.extend({})", render(&call.args, LIMITS)),
+        _ => items
+            .iter()
+            .take(LIMITS.max_items)
+            .map(|item| format!("{receiver}.{method}({})", render(item, LIMITS)))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    Statement {
+        offset: call.offset,
+        opcode: call.opcode.name().to_string(),
+        code,
+        comment: None,
+        defines: None,
+        uses: calls_used(&[Some(&call.callee), Some(&call.args)]),
+    }
+}
+
 fn calls_used(values: &[Option<&Value<'_>>]) -> Vec<u32> {
     let mut walk = CallWalk {
         ids: Vec::new(),
@@ -346,10 +353,11 @@ pub struct Tee<'x, 'a> {
     pub second: &'x mut dyn Observer<'a>,
 }
 
+/// Both observers see every global, call, BUILD and STOP; single opcodes go to the first only
+/// (the decompiler has no use for them, and they are the machine's hottest path).
 impl<'a> Observer<'a> for Tee<'_, 'a> {
     fn on_op(&mut self, op: &crate::formats::pickle::Op<'a>) {
         self.first.on_op(op);
-        self.second.on_op(op);
     }
     fn on_global(&mut self, global: &Rc<Global>) {
         self.first.on_global(global);

@@ -102,6 +102,24 @@ fn findings_carry_the_decompiled_lines_they_are_about() {
 }
 
 #[test]
+fn findings_made_after_their_stream_was_read_carry_excerpts_too() {
+    // The oversized storage is found by comparing the archive's records with the storages the
+    // pickle declared, after the pickle was read; its excerpt needs a second reading.
+    let report = scan_json(&["fixtures/containers/torch/forged_storage_size.pt"]);
+    let finding = report["files"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "forged-tensor")
+        .expect("a forged-tensor finding");
+    let excerpt = finding["excerpt"].as_str().expect("an excerpt");
+    assert!(
+        excerpt.contains("persistent_load(('storage', torch.FloatStorage"),
+        "{excerpt}"
+    );
+}
+
+#[test]
 fn behaviours_per_category_in_json_and_sarif() {
     let cases = [
         ("behaviour_open_write_p2.pkl", "writes-files"),
