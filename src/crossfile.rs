@@ -19,14 +19,82 @@ const MAX_DEPTH: usize = 4;
 /// Indexes and configurations larger than this are not read.
 const MAX_METADATA: u64 = 16 << 20;
 
-/// Follows every reference of `files` (sorted by path on return).
-pub fn follow(files: &mut Vec<FileReport>, options: &ScanOptions) {
-    let root = options
+/// The metadata files of the folders following reads, listed ahead by the workers that
+/// scanned their models (`None` while one of them is listing a folder).
+pub struct Listings {
+    root: PathBuf,
+    folders: std::sync::Mutex<FxHashMap<PathBuf, Option<Vec<PathBuf>>>>,
+}
+
+impl Listings {
+    pub fn new(options: &ScanOptions) -> Listings {
+        Listings {
+            root: following_root(options),
+            folders: Default::default(),
+        }
+    }
+}
+
+/// Where following looks for references: the scan's root, else the working folder.
+fn following_root(options: &ScanOptions) -> PathBuf {
+    options
         .root
         .clone()
         .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Lists, once, the metadata files of the folder of a file just scanned, so that following
+/// does not list every folder on one thread afterwards.
+pub fn list_ahead(file: &FileReport, options: &ScanOptions, listings: &Listings) {
+    if !options.follow_references || !options.folder_metadata {
+        return;
+    }
+    let Some(dir) = file.canonical.as_deref().and_then(Path::parent) else {
+        return;
+    };
+    if !dir.starts_with(&listings.root) {
+        return;
+    }
+    {
+        let mut folders = listings.folders.lock().expect("listings");
+        if folders.contains_key(dir) {
+            return;
+        }
+        folders.insert(dir.to_path_buf(), None);
+    }
+    let names = metadata_files(dir);
+    listings
+        .folders
+        .lock()
+        .expect("listings")
+        .insert(dir.to_path_buf(), Some(names));
+}
+
+/// `config.json` and `*.index.json` in a folder, sorted.
+fn metadata_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_str().unwrap_or_default();
+            name.ends_with(".index.json") || name == "config.json"
+        })
+        .map(|e| e.path())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Follows every reference of `files` (sorted by path on return). `listings` holds folders
+/// already listed.
+pub fn follow(files: &mut Vec<FileReport>, options: &ScanOptions, listings: Listings) {
+    let root = listings.root;
     let mut follower = Follower {
+        listings: listings.folders.into_inner().expect("listings"),
         known: FxHashMap::default(),
         canonical_dirs: FxHashMap::default(),
         queue: (0..files.len()).map(|i| (i, 0)).collect(),
@@ -51,6 +119,7 @@ pub fn follow(files: &mut Vec<FileReport>, options: &ScanOptions) {
 /// left to visit (with its depth) and how many files were scanned for being reached.
 struct Follower<'f, 'o> {
     files: &'f mut Vec<FileReport>,
+    listings: FxHashMap<PathBuf, Option<Vec<PathBuf>>>,
     known: FxHashMap<PathBuf, usize>,
     /// Canonical form of each folder seen (resolving every file's full path again costs a
     /// readlink per path component).
@@ -156,16 +225,10 @@ impl Follower<'_, '_> {
 
     /// Checkpoint indexes and Hugging Face configurations in a folder that holds scanned models.
     fn directory_metadata(&mut self, dir: &Path, depth: usize) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        let mut names: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                name.ends_with(".index.json") || name == "config.json"
-            })
-            .collect();
-        names.sort();
+        let names = match self.listings.remove(dir) {
+            Some(Some(names)) => names,
+            _ => metadata_files(dir),
+        };
         for path in names {
             let Ok(meta) = std::fs::metadata(&path) else { continue };
             if !meta.is_file() || meta.len() > MAX_METADATA || self.known.contains_key(&path) {

@@ -207,6 +207,7 @@ pub struct ScanOutcome {
 /// Scans the candidates in parallel; results come back sorted by path. `progress` is called
 /// once per file, from worker threads.
 pub fn scan(candidates: &[Candidate], options: &ScanOptions, progress: &(dyn Fn() + Sync)) -> ScanOutcome {
+    let listings = crate::crossfile::Listings::new(options);
     let work = || {
         candidates
             .par_iter()
@@ -215,6 +216,9 @@ pub fn scan(candidates: &[Candidate], options: &ScanOptions, progress: &(dyn Fn(
             .with_max_len(1)
             .filter_map(|c| {
                 let report = scan_candidate(c, options);
+                if let Some(report) = &report {
+                    crate::crossfile::list_ahead(report, options, &listings);
+                }
                 progress();
                 report
             })
@@ -226,7 +230,7 @@ pub fn scan(candidates: &[Candidate], options: &ScanOptions, progress: &(dyn Fn(
     };
     files.sort_by(|a, b| a.path.cmp(&b.path));
     if options.follow_references {
-        crate::crossfile::follow(&mut files, options);
+        crate::crossfile::follow(&mut files, options, listings);
     }
     // Files scanned here have their fingerprints; following adds findings and files.
     for file in files
@@ -557,8 +561,10 @@ fn read_open(mut file: std::fs::File, len: u64) -> std::io::Result<Bytes> {
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Bytes::Mapped(map))
     } else {
+        // Read through `take`: `File::read_to_end` would stat and seek the file again to size
+        // a buffer that already has the right size.
         let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        std::io::Read::read_to_end(&mut file, &mut bytes)?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, len), &mut bytes)?;
         Ok(Bytes::Heap(bytes))
     }
 }
