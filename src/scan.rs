@@ -535,22 +535,16 @@ pub fn read(path: &Path) -> std::io::Result<Bytes> {
     read_open(file, len)
 }
 
-/// Opens a regular file and returns it with its length. Opened without blocking, so that a
-/// FIFO (which would block until a writer appears) is refused rather than waited on; one
-/// `fstat` then answers both questions.
+/// Opens a regular file and returns it with its length. Checked before opening: opening a
+/// FIFO blocks until a writer appears, and opening a device can act on it.
 fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, u64)> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-    let file = options.open(path)?;
-    let meta = file.metadata()?;
+    let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
         return Err(std::io::Error::other(
             "not a regular file (a FIFO, socket, device or folder)",
         ));
     }
-    Ok((file, meta.len()))
+    Ok((std::fs::File::open(path)?, meta.len()))
 }
 
 fn read_open(mut file: std::fs::File, len: u64) -> std::io::Result<Bytes> {

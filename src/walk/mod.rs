@@ -217,7 +217,97 @@ fn walk_dir(root: &Path, options: &WalkOptions, filters: &Filters, out: &mut Vec
             });
         }
     }
+    add_tracked(root, canonical_root.as_deref(), options, filters, out);
     Ok(())
+}
+
+/// Adds the files git tracks under `root` that the walk skipped for a `.gitignore`,
+/// `.git/info/exclude` or global exclude pattern. Those patterns only hide untracked files from
+/// git: a model committed with `git add -f` is in every clone, whatever `.gitignore` says.
+/// `.picklegateignore`, `--exclude` and the model extensions still apply.
+fn add_tracked(
+    root: &Path,
+    canonical_root: Option<&Path>,
+    options: &WalkOptions,
+    filters: &Filters,
+    out: &mut Vec<Candidate>,
+) {
+    let Ok(repo) = git2::Repository::discover(root) else {
+        return;
+    };
+    let (Some(workdir), Some(canonical_root)) = (repo.workdir(), canonical_root) else {
+        return;
+    };
+    let Some(prefix) = std::fs::canonicalize(workdir)
+        .ok()
+        .and_then(|w| canonical_root.strip_prefix(w).ok().map(Path::to_path_buf))
+    else {
+        return;
+    };
+    let Ok(index) = repo.index() else {
+        return;
+    };
+    let walked: std::collections::HashSet<PathBuf> = out.iter().filter_map(|c| c.canonical.clone()).collect();
+    let mut picklegate_ignores = PicklegateIgnores::default();
+    for entry in index.iter() {
+        // Regular files only (not links, not submodules).
+        if entry.mode & 0o170000 != 0o100000 {
+            continue;
+        }
+        let Ok(path) = std::str::from_utf8(&entry.path) else {
+            continue;
+        };
+        let Ok(relative) = Path::new(path).strip_prefix(&prefix) else {
+            continue;
+        };
+        let by_extension = has_model_extension(relative) || filters.included(relative);
+        if !(by_extension || options.all_files) || filters.excluded(relative) {
+            continue;
+        }
+        let canonical = canonical_root.join(relative);
+        if walked.contains(&canonical)
+            || !std::fs::symlink_metadata(&canonical).is_ok_and(|m| m.is_file())
+            || picklegate_ignores.ignored(canonical_root, relative)
+        {
+            continue;
+        }
+        let path = root.join(relative);
+        out.push(Candidate {
+            display: display(&path),
+            source: Source::File(path),
+            sniff_only: !by_extension,
+            canonical: Some(canonical),
+        });
+    }
+}
+
+/// `.picklegateignore` files read on demand, by folder.
+#[derive(Default)]
+struct PicklegateIgnores {
+    by_folder: std::collections::HashMap<PathBuf, Option<ignore::gitignore::Gitignore>>,
+}
+
+impl PicklegateIgnores {
+    /// Whether the `.picklegateignore` files from `root` down to the file's folder ignore it;
+    /// the deepest file with a matching pattern decides, as in the walk.
+    fn ignored(&mut self, root: &Path, relative: &Path) -> bool {
+        let path = root.join(relative);
+        let mut folder = path.parent();
+        while let Some(dir) = folder.filter(|d| d.starts_with(root)) {
+            let matcher = self.by_folder.entry(dir.to_path_buf()).or_insert_with(|| {
+                let file = dir.join(IGNORE_FILE);
+                file.is_file().then(|| ignore::gitignore::Gitignore::new(&file).0)
+            });
+            if let Some(matcher) = matcher {
+                let found = matcher.matched_path_or_any_parents(&path, false);
+                if !found.is_none() {
+                    return found.is_ignore();
+                }
+            }
+            folder = dir.parent();
+        }
+        false
+    }
 }
 
 /// How a path is reported: as given, `./` removed, lossy for non-UTF-8 names.

@@ -139,6 +139,34 @@ fn ignore_files_and_globs_are_honoured() {
 }
 
 #[test]
+fn tracked_files_are_scanned_whatever_gitignore_says() {
+    // `.gitignore` hides untracked files from git; a model committed with `git add -f` is in
+    // every clone and must not slip past the gate.
+    let repo = Repo::new();
+    repo.put(".gitignore", b"*.pkl\nmodels/\n");
+    repo.put(".picklegateignore", b"reviewed/\n");
+    repo.copy(MALICIOUS, "forced.pkl");
+    repo.copy(MALICIOUS, "models/sub/forced.pt");
+    repo.copy(MALICIOUS, "reviewed/forced.pkl");
+    repo.git(&[
+        "add",
+        "-f",
+        ".gitignore",
+        ".picklegateignore",
+        "forced.pkl",
+        "models",
+        "reviewed",
+    ]);
+    repo.commit("models committed past .gitignore");
+    repo.copy(MALICIOUS, "untracked.pkl");
+    let (code, report) = repo.scan(&["."]);
+    assert_eq!(paths(&report), vec!["forced.pkl", "models/sub/forced.pt"]);
+    assert_eq!(code, 1);
+    let (_, report) = repo.scan(&["models"]);
+    assert_eq!(paths(&report), vec!["models/sub/forced.pt"]);
+}
+
+#[test]
 fn explicit_files_are_scanned_unless_force_excluded() {
     let repo = Repo::new();
     repo.copy(MALICIOUS, "data/notes.txt");
