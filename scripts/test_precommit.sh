@@ -23,6 +23,8 @@ git_ init -q "$user"
 mkdir -p "$user/models"
 cp "$repo/fixtures/pickle/malicious/os_system_p2.pkl" "$user/models/evil.pkl"
 cp "$repo/fixtures/pickle/benign/data_p4.pkl" "$user/models/ok.pkl"
+# A file named like an option must stay a file name (the hook passes names after `--`).
+cp "$repo/fixtures/pickle/benign/data_p4.pkl" "$user/--exclude=*.pkl"
 echo "notes" > "$user/README.md"
 git_ -C "$user" add -A
 

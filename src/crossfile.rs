@@ -460,7 +460,7 @@ fn relative(path: &Path, root: &Path) -> String {
     let shown = path.strip_prefix(root).unwrap_or(path);
     shown
         .components()
-        .map(|c| c.as_os_str().to_string_lossy())
+        .map(|c| crate::walk::display(Path::new(c.as_os_str())))
         .collect::<Vec<_>>()
         .join("/")
 }

@@ -430,7 +430,7 @@ const MAX_EXCERPT_LINES: usize = 8;
 /// outside the root keep the path they were given.
 fn repo_path(candidate: &Candidate, root: Option<&Path>) -> String {
     let (Source::File(path), Some(root)) = (&candidate.source, root) else {
-        return candidate.display.replace('\\', "/");
+        return slashed(&candidate.display);
     };
     let relative = candidate
         .canonical
@@ -440,10 +440,19 @@ fn repo_path(candidate: &Candidate, root: Option<&Path>) -> String {
     match relative {
         Some(r) => r
             .components()
-            .map(|c| c.as_os_str().to_string_lossy())
+            .map(|c| crate::walk::display(Path::new(c.as_os_str())))
             .collect::<Vec<_>>()
             .join("/"),
-        None => candidate.display.replace('\\', "/"),
+        None => slashed(&candidate.display),
+    }
+}
+
+/// A displayed path with `/` separators (Windows paths use `\`; elsewhere it is a name's byte).
+fn slashed(display: &str) -> String {
+    if cfg!(windows) {
+        display.replace('\\', "/")
+    } else {
+        display.to_string()
     }
 }
 

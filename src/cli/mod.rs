@@ -17,6 +17,14 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// An argument before `--` that looks like an option and names an existing file. Hooks append
+/// file names to a command line: a committed file named `--exclude=*.pkl` would otherwise be
+/// read as that option and hide every other model from the scan.
+pub fn option_that_is_a_file(args: impl Iterator<Item = std::ffi::OsString>) -> Option<std::ffi::OsString> {
+    args.take_while(|a| a != "--")
+        .find(|a| a.as_encoded_bytes().starts_with(b"-") && a.len() > 1 && std::fs::symlink_metadata(a).is_ok())
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan_command(*args),
@@ -400,12 +408,35 @@ fn load_config(args: &SelectArgs, root: &Path) -> Result<(Config, String)> {
     }
     let path = match &args.config {
         Some(path) => Some(path.clone()),
-        None => config::discover(args.paths.first().map(PathBuf::as_path).unwrap_or(Path::new("."))),
+        None => config::discover(&common_folder(&args.paths)),
     };
     match path {
         Some(path) => Ok((Config::load(&path)?, shown(&path, root))),
         None => Ok((Config::default(), String::new())),
     }
+}
+
+/// The deepest folder holding every scanned path. A configuration applies to a scan only when
+/// everything scanned lies below it: a `picklegate.toml` committed in one folder must not
+/// decide how files in another are scanned because a hook happened to list it first.
+fn common_folder(paths: &[PathBuf]) -> PathBuf {
+    let folders = paths.iter().filter_map(|p| {
+        let absolute = std::fs::canonicalize(p).ok()?;
+        if absolute.is_dir() {
+            Some(absolute)
+        } else {
+            absolute.parent().map(Path::to_path_buf)
+        }
+    });
+    folders
+        .reduce(|common, folder| {
+            common
+                .ancestors()
+                .find(|a| folder.starts_with(a))
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+        })
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// A path as reports show it: from the repository root when it is inside it (reports must not
@@ -469,30 +500,59 @@ fn candidates(args: &SelectArgs, walk_options: &WalkOptions) -> Result<Vec<Candi
                 .map(Path::to_path_buf)
         })
         .collect();
-    let wanted = |relative: &Path| {
+    // Some(sniff only) for a path to scan.
+    let wanted = |relative: &Path| -> Option<bool> {
         let in_scope = scopes.is_empty() || scopes.iter().any(|s| relative.starts_with(s));
-        in_scope && !filters.excluded(relative) && (walk::has_model_extension(relative) || filters.included(relative))
+        let by_extension = walk::has_model_extension(relative) || filters.included(relative);
+        (in_scope && !filters.excluded(relative) && (by_extension || walk_options.all_files)).then_some(!by_extension)
     };
-    if args.staged {
-        return Ok(git::staged_candidates(&repo, wanted)?);
-    }
-    let reference = args.diff_base.as_deref().unwrap_or_default();
-    let changed = git::changed_since(&repo, reference)?;
     let cwd = std::env::current_dir()?;
-    Ok(changed
-        .into_iter()
-        .filter(|path| path.strip_prefix(&root).is_ok_and(&wanted))
-        .filter(|path| path.is_file())
-        .map(|path| {
-            let shown = path.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or(path.clone());
-            Candidate {
-                display: walk::display(&shown),
-                source: walk::Source::File(path),
-                sniff_only: false,
-                canonical: None,
+    let on_disk = |path: PathBuf, sniff_only: bool| {
+        let shown = path.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or(path.clone());
+        Candidate {
+            display: walk::display(&shown),
+            source: walk::Source::File(path),
+            sniff_only,
+            canonical: None,
+        }
+    };
+    let (mut found, alters_others) = if args.staged {
+        git::staged_candidates(&repo, |p| wanted(p))?
+    } else {
+        let reference = args.diff_base.as_deref().unwrap_or_default();
+        let changes = git::changed_since(&repo, reference)?;
+        let mut found = Vec::new();
+        for path in &changes.files {
+            if let Some(sniff_only) = path.strip_prefix(&root).ok().and_then(&wanted) {
+                if path.is_file() {
+                    found.push(on_disk(path.clone(), sniff_only));
+                }
             }
-        })
-        .collect())
+        }
+        // A model that is a link to a changed file changed too.
+        for link in git::links_to(&repo, &changes.files)? {
+            if let Some(sniff_only) = link.strip_prefix(&root).ok().and_then(&wanted) {
+                found.push(on_disk(link, sniff_only));
+            }
+        }
+        (found, changes.alters_others)
+    };
+    if let Some(why) = alters_others {
+        // The change can rewrite files it does not list: everything in scope is scanned.
+        #[allow(clippy::print_stderr)]
+        if !args.quiet {
+            eprintln!("picklegate: {why}: scanning every model file in scope, not only the changed ones");
+        }
+        let paths = if args.paths.is_empty() {
+            vec![root.clone()]
+        } else {
+            args.paths.clone()
+        };
+        found.extend(walk::collect(&paths, walk_options)?);
+        found.sort_by(|a, b| a.display.cmp(&b.display));
+        found.dedup_by(|a, b| a.display == b.display);
+    }
+    Ok(found)
 }
 
 fn progress_bar(quiet: bool, files: usize) -> ProgressBar {

@@ -27,9 +27,27 @@ pub fn open(start: &Path) -> Result<Repository, GitError> {
     Repository::discover(start).map_err(|e| GitError::NotARepository(e.message().to_string()))
 }
 
-/// Files added, modified, renamed, copied or retyped between the merge base of HEAD and
-/// `reference`, and HEAD, as paths in the working tree (deleted files are not listed).
-pub fn changed_since(repo: &Repository, reference: &str) -> Result<Vec<PathBuf>, GitError> {
+/// What a branch changes.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Files added, modified, renamed, copied or retyped, as paths in the working tree (deleted
+    /// files are not listed).
+    pub files: Vec<PathBuf>,
+    /// A change that alters files it does not list: a `.gitattributes` (its `text`, `eol`,
+    /// `ident` or `filter` rewrite files on checkout) or a submodule (it brings a whole tree).
+    pub alters_others: Option<String>,
+}
+
+/// Whether a changed path can alter the checkout of files it does not name.
+fn alters_others(path: &Path, mode: git2::FileMode) -> Option<String> {
+    if mode == git2::FileMode::Commit {
+        return Some(format!("submodule {} changed", path.display()));
+    }
+    (path.file_name()? == ".gitattributes").then(|| format!("{} changed", path.display()))
+}
+
+/// What changed between the merge base of HEAD and `reference`, and HEAD.
+pub fn changed_since(repo: &Repository, reference: &str) -> Result<Changes, GitError> {
     let bad = |e: git2::Error| GitError::BadReference {
         reference: reference.to_string(),
         message: e.message().to_string(),
@@ -60,25 +78,67 @@ pub fn changed_since(repo: &Repository, reference: &str) -> Result<Vec<PathBuf>,
     let workdir = repo
         .workdir()
         .ok_or_else(|| GitError::Other("the repository has no working tree".into()))?;
-    let mut out = Vec::new();
+    let mut changes = Changes::default();
     for delta in diff.deltas() {
+        if matches!(
+            delta.status(),
+            Delta::Added | Delta::Modified | Delta::Renamed | Delta::Copied | Delta::Typechange | Delta::Deleted
+        ) {
+            for file in [delta.old_file(), delta.new_file()] {
+                if let Some(why) = file.path().and_then(|p| alters_others(p, file.mode())) {
+                    changes.alters_others.get_or_insert(why);
+                }
+            }
+        }
         if matches!(
             delta.status(),
             Delta::Added | Delta::Modified | Delta::Renamed | Delta::Copied | Delta::Typechange
         ) {
             if let Some(path) = delta.new_file().path() {
-                out.push(workdir.join(path));
+                changes.files.push(workdir.join(path));
             }
         }
     }
-    out.sort();
-    out.dedup();
-    Ok(out)
+    changes.files.sort();
+    changes.files.dedup();
+    Ok(changes)
 }
 
-/// What is staged for the next commit: files added or changed in the index relative to HEAD,
-/// with the staged bytes (which may differ from the working tree).
-pub fn staged(repo: &Repository) -> Result<Vec<(PathBuf, Vec<u8>)>, GitError> {
+/// Tracked links that resolve to one of `files` (working-tree paths), as working-tree paths.
+pub fn links_to(repo: &Repository, files: &[PathBuf]) -> Result<Vec<PathBuf>, GitError> {
+    let Some(workdir) = repo.workdir() else {
+        return Ok(Vec::new());
+    };
+    let targets: std::collections::HashSet<PathBuf> =
+        files.iter().filter_map(|f| std::fs::canonicalize(f).ok()).collect();
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let index = repo.index().map_err(other)?;
+    let mut links = Vec::new();
+    for entry in index.iter() {
+        if entry.mode & 0o170000 != 0o120000 {
+            continue;
+        }
+        let link = workdir.join(super::index_path(&entry.path));
+        if std::fs::canonicalize(&link).is_ok_and(|target| targets.contains(&target)) {
+            links.push(link);
+        }
+    }
+    Ok(links)
+}
+
+/// What is staged for the next commit.
+#[derive(Debug, Default)]
+pub struct Staged {
+    /// Files added or changed in the index relative to HEAD, with the staged bytes (which may
+    /// differ from the working tree).
+    pub files: Vec<(PathBuf, Vec<u8>)>,
+    /// A staged change that alters other files (see [`Changes::alters_others`]).
+    pub alters_others: Option<String>,
+}
+
+pub fn staged(repo: &Repository) -> Result<Staged, GitError> {
     let index = repo.index().map_err(other)?;
     let head_tree = match repo.head() {
         Ok(head) => Some(head.peel_to_tree().map_err(other)?),
@@ -92,7 +152,13 @@ pub fn staged(repo: &Repository) -> Result<Vec<(PathBuf, Vec<u8>)>, GitError> {
     diff.find_similar(Some(DiffFindOptions::new().renames(true)))
         .map_err(other)?;
     let mut out = Vec::new();
+    let mut alters = None;
     for delta in diff.deltas() {
+        for file in [delta.old_file(), delta.new_file()] {
+            if let Some(why) = file.path().and_then(|p| alters_others(p, file.mode())) {
+                alters.get_or_insert(why);
+            }
+        }
         if !matches!(
             delta.status(),
             Delta::Added | Delta::Modified | Delta::Renamed | Delta::Copied | Delta::Typechange
@@ -100,26 +166,40 @@ pub fn staged(repo: &Repository) -> Result<Vec<(PathBuf, Vec<u8>)>, GitError> {
             continue;
         }
         let file = delta.new_file();
-        let (Some(path), false) = (file.path(), file.id().is_zero()) else {
+        // A submodule's entry is a commit of another repository, not a blob.
+        let (Some(path), false, false) = (file.path(), file.id().is_zero(), file.mode() == git2::FileMode::Commit)
+        else {
             continue;
         };
         let blob = repo.find_blob(file.id()).map_err(other)?;
         out.push((path.to_path_buf(), blob.content().to_vec()));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    Ok(Staged {
+        files: out,
+        alters_others: alters,
+    })
 }
 
-/// Candidates for staged content, under paths relative to the repository root.
-pub fn staged_candidates(repo: &Repository, wanted: impl Fn(&Path) -> bool) -> Result<Vec<Candidate>, GitError> {
-    Ok(staged(repo)?
+/// Candidates for staged content, under paths relative to the repository root, and a staged
+/// change that alters other files. `wanted` says whether a path is scanned, and whether only
+/// by its content (`Some(true)`: `--all-files` and no model extension).
+pub fn staged_candidates(
+    repo: &Repository,
+    wanted: impl Fn(&Path) -> Option<bool>,
+) -> Result<(Vec<Candidate>, Option<String>), GitError> {
+    let Staged { files, alters_others } = staged(repo)?;
+    let candidates = files
         .into_iter()
-        .filter(|(path, _)| wanted(path))
-        .map(|(path, bytes)| Candidate {
-            display: super::display(&path),
-            source: Source::Bytes(Arc::new(bytes)),
-            sniff_only: false,
-            canonical: None,
+        .filter_map(|(path, bytes)| {
+            let sniff_only = wanted(&path)?;
+            Some(Candidate {
+                display: super::display(&path),
+                source: Source::Bytes(Arc::new(bytes)),
+                sniff_only,
+                canonical: None,
+            })
         })
-        .collect())
+        .collect();
+    Ok((candidates, alters_others))
 }

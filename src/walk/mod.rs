@@ -5,7 +5,7 @@
 
 pub mod git;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -100,6 +100,12 @@ pub struct Filters {
     exclude: GlobSet,
 }
 
+/// A glob over `/`-separated paths where `*` and `?` stay within one folder (as in
+/// `.gitignore`); `**` crosses folders.
+fn path_glob(pattern: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(pattern).literal_separator(true).build()
+}
+
 fn globset(patterns: &[String]) -> Result<GlobSet, WalkError> {
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
@@ -108,14 +114,14 @@ fn globset(patterns: &[String]) -> Result<GlobSet, WalkError> {
         } else {
             format!("**/{pattern}")
         };
-        let glob = Glob::new(&anchored).map_err(|e| WalkError::Glob {
+        let glob = path_glob(&anchored).map_err(|e| WalkError::Glob {
             glob: pattern.clone(),
             message: e.to_string(),
         })?;
         builder.add(glob);
         if pattern.ends_with('/') || !pattern.contains('*') {
             // `dir` or `dir/` also excludes everything below it.
-            let below = Glob::new(&format!("{}/**", anchored.trim_end_matches('/'))).map_err(|e| WalkError::Glob {
+            let below = path_glob(&format!("{}/**", anchored.trim_end_matches('/'))).map_err(|e| WalkError::Glob {
                 glob: pattern.clone(),
                 message: e.to_string(),
             })?;
@@ -146,9 +152,17 @@ impl Filters {
 }
 
 pub fn has_model_extension(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| MODEL_EXTENSIONS.iter().any(|m| m.eq_ignore_ascii_case(e)))
+    // By the bytes after the name's last dot: `Path::extension` sees none in a name such as
+    // `.pkl`, and the rest of the name need not be UTF-8.
+    let Some(name) = path.file_name().map(std::ffi::OsStr::as_encoded_bytes) else {
+        return false;
+    };
+    name.iter().rposition(|&b| b == b'.').is_some_and(|dot| {
+        let extension = &name[dot + 1..];
+        MODEL_EXTENSIONS
+            .iter()
+            .any(|m| m.as_bytes().eq_ignore_ascii_case(extension))
+    })
 }
 
 /// Files named explicitly are scanned as given (unless `force_exclude` and excluded); folders
@@ -175,8 +189,14 @@ pub fn collect(inputs: &[PathBuf], options: &WalkOptions) -> Result<Vec<Candidat
             });
         }
     }
-    out.sort_by(|a, b| a.display.cmp(&b.display));
-    out.dedup_by(|a, b| a.display == b.display);
+    // By the path itself: display names are lossy, and two different non-UTF-8 names can
+    // display alike.
+    out.sort_by(|a, b| {
+        a.display
+            .cmp(&b.display)
+            .then_with(|| source_path(a).cmp(source_path(b)))
+    });
+    out.dedup_by(|a, b| a.display == b.display && same_path(source_path(a), source_path(b)));
     Ok(out)
 }
 
@@ -198,11 +218,15 @@ fn walk_dir(root: &Path, options: &WalkOptions, filters: &Filters, out: &mut Vec
             path: root.display().to_string(),
             source: std::io::Error::other(e.to_string()),
         })?;
-        // Symlinks are not followed: a link out of the tree must not pull other files in.
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
+        let Some(file_type) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        // A link is scanned (as the file it names, which loaders open through it) when it names
+        // a file inside the tree: a link out of the tree must not pull other files in.
+        if !(file_type.is_file() || file_type.is_symlink() && links_inside(path, canonical_root.as_deref())) {
             continue;
         }
-        let path = entry.path();
         let relative = path.strip_prefix(root).unwrap_or(path);
         if filters.excluded(relative) {
             continue;
@@ -219,6 +243,14 @@ fn walk_dir(root: &Path, options: &WalkOptions, filters: &Filters, out: &mut Vec
     }
     add_tracked(root, canonical_root.as_deref(), options, filters, out);
     Ok(())
+}
+
+/// Whether a symlink resolves to a regular file inside `root` (canonical).
+fn links_inside(link: &Path, root: Option<&Path>) -> bool {
+    let (Ok(target), Some(root)) = (std::fs::canonicalize(link), root) else {
+        return false;
+    };
+    target.starts_with(root) && target.is_file()
 }
 
 /// Adds the files git tracks under `root` that the walk skipped for a `.gitignore`,
@@ -250,14 +282,13 @@ fn add_tracked(
     let walked: std::collections::HashSet<PathBuf> = out.iter().filter_map(|c| c.canonical.clone()).collect();
     let mut picklegate_ignores = PicklegateIgnores::default();
     for entry in index.iter() {
-        // Regular files only (not links, not submodules).
-        if entry.mode & 0o170000 != 0o100000 {
+        // Regular files and links (not submodules: their files are in their own index).
+        let link = entry.mode & 0o170000 == 0o120000;
+        if entry.mode & 0o170000 != 0o100000 && !link {
             continue;
         }
-        let Ok(path) = std::str::from_utf8(&entry.path) else {
-            continue;
-        };
-        let Ok(relative) = Path::new(path).strip_prefix(&prefix) else {
+        let path = index_path(&entry.path);
+        let Ok(relative) = path.strip_prefix(&prefix) else {
             continue;
         };
         let by_extension = has_model_extension(relative) || filters.included(relative);
@@ -265,10 +296,12 @@ fn add_tracked(
             continue;
         }
         let canonical = canonical_root.join(relative);
-        if walked.contains(&canonical)
-            || !std::fs::symlink_metadata(&canonical).is_ok_and(|m| m.is_file())
-            || picklegate_ignores.ignored(canonical_root, relative)
-        {
+        let present = if link {
+            links_inside(&canonical, Some(canonical_root))
+        } else {
+            std::fs::symlink_metadata(&canonical).is_ok_and(|m| m.is_file())
+        };
+        if walked.contains(&canonical) || !present || picklegate_ignores.ignored(canonical_root, relative) {
             continue;
         }
         let path = root.join(relative);
@@ -279,6 +312,31 @@ fn add_tracked(
             canonical: Some(canonical),
         });
     }
+}
+
+/// A path as the index stores it (bytes, `/`-separated).
+#[cfg(unix)]
+pub(crate) fn index_path(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes))
+}
+
+#[cfg(not(unix))]
+pub(crate) fn index_path(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// The file a candidate reads (staged content has none: its display path stands in).
+fn source_path(candidate: &Candidate) -> &Path {
+    match &candidate.source {
+        Source::File(path) => path,
+        Source::Bytes(_) => Path::new(&candidate.display),
+    }
+}
+
+/// Whether two paths name the same file as given (`./x` is `x`).
+fn same_path(a: &Path, b: &Path) -> bool {
+    let named = |c: &std::path::Component<'_>| !matches!(c, std::path::Component::CurDir);
+    a.components().filter(named).eq(b.components().filter(named))
 }
 
 /// `.picklegateignore` files read on demand, by folder.
@@ -312,12 +370,34 @@ impl PicklegateIgnores {
 
 /// How a path is reported: as given, `./` removed, lossy for non-UTF-8 names.
 pub fn display(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    text.strip_prefix("./").unwrap_or(&text).to_string()
+    // Bytes that are not UTF-8 are written `\xNN`: two different names must not display alike.
+    let mut text = String::new();
+    for chunk in path.as_os_str().as_encoded_bytes().utf8_chunks() {
+        text.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    text.strip_prefix("./").map(str::to_string).unwrap_or(text)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_display_without_losing_bytes_and_extensions_are_read_from_bytes() {
+        use super::{display, has_model_extension};
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let name = |b: &[u8]| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b));
+            assert_eq!(display(&name(b"./m/\xfe.pkl")), "m/\\xfe.pkl");
+            assert_ne!(display(&name(b"\xfe.pkl")), display(&name(b"\xff.pkl")));
+            assert!(has_model_extension(&name(b"\xff.PKL")));
+        }
+        assert!(has_model_extension(std::path::Path::new("models/.pkl")));
+        assert!(!has_model_extension(std::path::Path::new("models/pkl")));
+    }
+
     #[test]
     fn pre_commit_hook_matches_the_model_extensions() {
         let hooks = include_str!("../../.pre-commit-hooks.yaml");
@@ -342,7 +422,12 @@ mod tests {
     #[test]
     fn globs_match_names_anywhere_and_anchored_paths() {
         let options = WalkOptions {
-            exclude: vec!["*.tmp.pkl".into(), "vendor/".into(), "data/raw/*.bin".into()],
+            exclude: vec![
+                "*.tmp.pkl".into(),
+                "vendor/".into(),
+                "data/raw/*.bin".into(),
+                "test_*.pkl".into(),
+            ],
             ..Default::default()
         };
         let filters = Filters::new(&options).unwrap();
@@ -351,6 +436,10 @@ mod tests {
         assert!(filters.excluded(Path::new("data/raw/w.bin")));
         assert!(!filters.excluded(Path::new("data/w.bin")));
         assert!(!filters.excluded(Path::new("model.pkl")));
+        // `*` stays within a folder, as the documentation says (and as in `.gitignore`).
+        assert!(!filters.excluded(Path::new("data/raw/deeper/w.bin")));
+        assert!(filters.excluded(Path::new("a/test_x.pkl")));
+        assert!(!filters.excluded(Path::new("test_helpers/models/evil.pkl")));
     }
 
     #[test]

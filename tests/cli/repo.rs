@@ -50,6 +50,52 @@ fn diff_base_scans_only_what_the_branch_changes() {
 }
 
 #[test]
+fn diff_base_scans_everything_when_a_change_can_rewrite_other_files() {
+    let repo = Repo::new();
+    repo.copy(MALICIOUS, "models/untouched_bad.pkl");
+    repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    // `text eol=crlf` rewrites the unchanged model on every checkout.
+    repo.put(".gitattributes", b"*.pkl text eol=crlf\n");
+    repo.commit("attributes");
+    let (code, report) = repo.scan(&["--diff-base", "main"]);
+    assert_eq!(paths(&report), vec!["models/untouched_bad.pkl"]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn diff_base_and_folder_scans_read_models_through_links_inside_the_tree() {
+    let repo = Repo::new();
+    repo.copy(BENIGN, "weights.txt");
+    std::os::unix::fs::symlink("weights.txt", repo.path().join("model.pkl")).unwrap();
+    std::os::unix::fs::symlink(fixture(MALICIOUS), repo.path().join("outside.pkl")).unwrap();
+    repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.copy(MALICIOUS, "weights.txt");
+    repo.commit("the link's target changes");
+    let (code, report) = repo.scan(&["--diff-base", "main"]);
+    assert_eq!((code, verdict(&report, "model.pkl")), (1, "malicious"));
+    // A folder scan follows the link inside the tree, never the one out of it.
+    let (_, report) = repo.scan(&["."]);
+    assert_eq!(paths(&report), vec!["model.pkl"]);
+}
+
+#[test]
+fn all_files_applies_to_changed_and_staged_files() {
+    let repo = Repo::new();
+    repo.put("README.md", b"# notes\n");
+    repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.copy(MALICIOUS, "hub/blobs/3f2a9c");
+    repo.git(&["add", "-A"]);
+    let (code, report) = repo.scan(&["--staged", "--all-files"]);
+    assert_eq!((code, paths(&report)), (1, vec!["hub/blobs/3f2a9c".to_string()]));
+    repo.commit("a blob without extension");
+    let (code, report) = repo.scan(&["--diff-base", "main", "--all-files"]);
+    assert_eq!((code, paths(&report)), (1, vec!["hub/blobs/3f2a9c".to_string()]));
+}
+
+#[test]
 fn diff_base_with_unknown_reference_is_a_usage_error() {
     let repo = Repo::new();
     repo.copy(BENIGN, "a.pkl");
@@ -167,6 +213,20 @@ fn tracked_files_are_scanned_whatever_gitignore_says() {
 }
 
 #[test]
+fn a_file_named_like_an_option_is_refused_before_it_changes_the_scan() {
+    // What a hook without `--` would run when a file named `--exclude=*.pkl` is committed.
+    let repo = Repo::new();
+    repo.copy(MALICIOUS, "evil.pkl");
+    repo.copy(BENIGN, "--exclude=*.pkl");
+    let (code, report) = repo.scan(&["--force-exclude", "--exclude=*.pkl", "evil.pkl"]);
+    assert_eq!((code, report), (2, Value::Null));
+    // After `--` it is a file name like any other.
+    let (code, report) = repo.scan(&["--force-exclude", "--", "--exclude=*.pkl", "evil.pkl"]);
+    assert_eq!(code, 1);
+    assert_eq!(paths(&report), vec!["--exclude=*.pkl", "evil.pkl"]);
+}
+
+#[test]
 fn explicit_files_are_scanned_unless_force_excluded() {
     let repo = Repo::new();
     repo.copy(MALICIOUS, "data/notes.txt");
@@ -186,6 +246,21 @@ fn all_files_sniffs_extensionless_blobs() {
     let (code, report) = repo.scan(&[".", "--all-files"]);
     assert_eq!(paths(&report), vec!["hub/blobs/3f2a9c"]);
     assert_eq!(code, 1);
+}
+
+#[test]
+fn a_folder_configuration_applies_only_to_scans_inside_that_folder() {
+    let repo = Repo::new();
+    repo.put("aaa/picklegate.toml", b"exclude = [\"*\"]\n");
+    repo.copy(BENIGN, "aaa/ok.pkl");
+    repo.copy(MALICIOUS, "models/evil.pkl");
+    // A hook lists aaa/ok.pkl first: the folder's file must not switch the check off for models/.
+    let (code, report) = repo.scan(&["--force-exclude", "--", "aaa/ok.pkl", "models/evil.pkl"]);
+    assert_eq!(code, 1);
+    assert_eq!(verdict(&report, "models/evil.pkl"), "malicious");
+    // Inside aaa/ it is the configuration.
+    let (code, report) = repo.scan(&["aaa"]);
+    assert_eq!((code, paths(&report).len()), (0, 0));
 }
 
 #[test]
@@ -276,5 +351,6 @@ fn non_utf8_file_names_are_scanned_and_reported() {
     std::fs::write(repo.path().join(name), std::fs::read(fixture(MALICIOUS)).unwrap()).unwrap();
     let (code, report) = repo.scan(&["."]);
     assert_eq!(code, 1);
-    assert_eq!(paths(&report), vec!["mod\u{fffd}el.pkl"]);
+    // Bytes that are not UTF-8 are written as escapes, so different names never look alike.
+    assert_eq!(paths(&report), vec!["mod\\xffel.pkl"]);
 }
