@@ -264,53 +264,86 @@ fn add_tracked(
     filters: &Filters,
     out: &mut Vec<Candidate>,
 ) {
-    let Ok(repo) = git2::Repository::discover(root) else {
-        return;
-    };
-    let (Some(workdir), Some(canonical_root)) = (repo.workdir(), canonical_root) else {
-        return;
-    };
-    let Some(prefix) = std::fs::canonicalize(workdir)
-        .ok()
-        .and_then(|w| canonical_root.strip_prefix(w).ok().map(Path::to_path_buf))
-    else {
-        return;
-    };
-    let Ok(index) = repo.index() else {
+    let (Ok(repo), Some(canonical_root)) = (git2::Repository::discover(root), canonical_root) else {
         return;
     };
     let walked: std::collections::HashSet<PathBuf> = out.iter().filter_map(|c| c.canonical.clone()).collect();
-    let mut picklegate_ignores = PicklegateIgnores::default();
-    for entry in index.iter() {
-        // Regular files and links (not submodules: their files are in their own index).
-        let link = entry.mode & 0o170000 == 0o120000;
-        if entry.mode & 0o170000 != 0o100000 && !link {
-            continue;
-        }
-        let path = index_path(&entry.path);
-        let Ok(relative) = path.strip_prefix(&prefix) else {
-            continue;
+    let mut tracked = Tracked {
+        root,
+        canonical_root,
+        options,
+        filters,
+        walked,
+        picklegate_ignores: PicklegateIgnores::default(),
+        out,
+    };
+    tracked.add_from(&repo, 0);
+}
+
+/// How deep submodules are read for their tracked files.
+const MAX_SUBMODULE_DEPTH: usize = 8;
+
+struct Tracked<'w> {
+    root: &'w Path,
+    canonical_root: &'w Path,
+    options: &'w WalkOptions,
+    filters: &'w Filters,
+    walked: std::collections::HashSet<PathBuf>,
+    picklegate_ignores: PicklegateIgnores,
+    out: &'w mut Vec<Candidate>,
+}
+
+impl Tracked<'_> {
+    /// The tracked files of `repo` (and of its submodules) that lie under the root.
+    fn add_from(&mut self, repo: &git2::Repository, depth: usize) {
+        let (Some(workdir), Ok(index)) = (repo.workdir().and_then(|w| std::fs::canonicalize(w).ok()), repo.index())
+        else {
+            return;
         };
-        let by_extension = has_model_extension(relative) || filters.included(relative);
-        if !(by_extension || options.all_files) || filters.excluded(relative) {
-            continue;
+        for entry in index.iter() {
+            let absolute = workdir.join(index_path(&entry.path));
+            let kind = entry.mode & 0o170000;
+            if kind == 0o160000 {
+                // A submodule: its files are in its own index.
+                let inside = absolute.starts_with(self.canonical_root) || self.canonical_root.starts_with(&absolute);
+                if inside && depth < MAX_SUBMODULE_DEPTH {
+                    if let Ok(submodule) = git2::Repository::open(&absolute) {
+                        self.add_from(&submodule, depth + 1);
+                    }
+                }
+                continue;
+            }
+            let link = kind == 0o120000;
+            if kind != 0o100000 && !link {
+                continue;
+            }
+            let Ok(relative) = absolute.strip_prefix(self.canonical_root) else {
+                continue;
+            };
+            let by_extension = has_model_extension(relative) || self.filters.included(relative);
+            if !(by_extension || self.options.all_files) || self.filters.excluded(relative) {
+                continue;
+            }
+            let present = if link {
+                links_inside(&absolute, Some(self.canonical_root))
+            } else {
+                std::fs::symlink_metadata(&absolute).is_ok_and(|m| m.is_file())
+            };
+            if self.walked.contains(&absolute)
+                || !present
+                || self.picklegate_ignores.ignored(self.canonical_root, relative)
+            {
+                continue;
+            }
+            self.walked.insert(absolute.clone());
+            let path = self.root.join(relative);
+            self.out.push(Candidate {
+                display: display(&path),
+                source: Source::File(path),
+                sniff_only: !by_extension,
+                canonical: Some(absolute),
+            });
         }
-        let canonical = canonical_root.join(relative);
-        let present = if link {
-            links_inside(&canonical, Some(canonical_root))
-        } else {
-            std::fs::symlink_metadata(&canonical).is_ok_and(|m| m.is_file())
-        };
-        if walked.contains(&canonical) || !present || picklegate_ignores.ignored(canonical_root, relative) {
-            continue;
-        }
-        let path = root.join(relative);
-        out.push(Candidate {
-            display: display(&path),
-            source: Source::File(path),
-            sniff_only: !by_extension,
-            canonical: Some(canonical),
-        });
     }
 }
 

@@ -213,6 +213,31 @@ fn tracked_files_are_scanned_whatever_gitignore_says() {
 }
 
 #[test]
+fn tracked_files_of_submodules_are_scanned_whatever_their_gitignore_says() {
+    let library = Repo::new();
+    library.put(".gitignore", b"*.pkl\n");
+    library.copy(MALICIOUS, "evil.pkl");
+    library.git(&["add", "-f", ".gitignore", "evil.pkl"]);
+    library.commit("library");
+    let repo = Repo::new();
+    repo.put("README.md", b"# app\n");
+    let url = library.path().to_str().unwrap();
+    repo.git(&[
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        url,
+        "vendor/lib",
+    ]);
+    repo.commit("with a submodule");
+    let (code, report) = repo.scan(&["."]);
+    assert_eq!(paths(&report), vec!["vendor/lib/evil.pkl"]);
+    assert_eq!(code, 1);
+}
+
+#[test]
 fn a_file_named_like_an_option_is_refused_before_it_changes_the_scan() {
     // What a hook without `--` would run when a file named `--exclude=*.pkl` is committed.
     let repo = Repo::new();
