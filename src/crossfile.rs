@@ -53,7 +53,8 @@ pub fn list_ahead(file: &FileReport, options: &ScanOptions, listings: &Listings)
     let Some(dir) = file.canonical.as_deref().and_then(Path::parent) else {
         return;
     };
-    if !dir.starts_with(&listings.root) {
+    let walked = options.folders.as_ref().is_some_and(|f| f.contains_key(dir));
+    if walked || !dir.starts_with(&listings.root) {
         return;
     }
     {
@@ -78,11 +79,7 @@ fn metadata_files(dir: &Path) -> Vec<PathBuf> {
     };
     let mut names: Vec<PathBuf> = entries
         .filter_map(Result::ok)
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_str().unwrap_or_default();
-            name.ends_with(".index.json") || name == "config.json"
-        })
+        .filter(|e| crate::walk::is_folder_metadata(&e.file_name()))
         .map(|e| e.path())
         .collect();
     names.sort();
@@ -225,8 +222,9 @@ impl Follower<'_, '_> {
 
     /// Checkpoint indexes and Hugging Face configurations in a folder that holds scanned models.
     fn directory_metadata(&mut self, dir: &Path, depth: usize) {
-        let names = match self.listings.remove(dir) {
-            Some(Some(names)) => names,
+        let walked = self.options.folders.as_ref().and_then(|f| f.get(dir)).cloned();
+        let names = match (walked, self.listings.remove(dir)) {
+            (Some(names), _) | (None, Some(Some(names))) => names,
             _ => metadata_files(dir),
         };
         for path in names {

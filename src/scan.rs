@@ -32,6 +32,8 @@ pub struct ScanOptions {
     /// Also read checkpoint indexes and Hugging Face configurations in the folders of scanned
     /// models (scans of folders and of repository changes, not of files named one by one).
     pub folder_metadata: bool,
+    /// Folder metadata the walk found in the folders it listed (others are listed when needed).
+    pub folders: Option<std::sync::Arc<crate::walk::FolderListing>>,
 }
 
 /// An `[[allow]]` entry as the scan applies it.
@@ -68,6 +70,7 @@ impl Default for ScanOptions {
             root: None,
             follow_references: true,
             folder_metadata: true,
+            folders: None,
         }
     }
 }

@@ -218,7 +218,7 @@ fn prepare(select: &SelectArgs) -> Result<Setup> {
     if let Some(limits) = &config.limits {
         analyze.limits = limits.clone();
     }
-    let options = ScanOptions {
+    let mut options = ScanOptions {
         analyze,
         fail_on: config.fail_on.map_or(Some(Severity::High), |f| f.severity()),
         jobs: select.jobs.or(config.jobs).unwrap_or(0),
@@ -234,6 +234,7 @@ fn prepare(select: &SelectArgs) -> Result<Setup> {
         root: Some(root.clone()),
         follow_references: true,
         folder_metadata: select.diff_base.is_some() || select.staged || select.paths.iter().any(|p| p.is_dir()),
+        folders: None,
     };
     let walk_options = WalkOptions {
         include: config.include.iter().chain(&select.include).cloned().collect(),
@@ -241,7 +242,8 @@ fn prepare(select: &SelectArgs) -> Result<Setup> {
         all_files: select.all_files || config.all_files.unwrap_or(false),
         force_exclude: select.force_exclude,
     };
-    let candidates = candidates(select, &walk_options)?;
+    let (candidates, folders) = candidates(select, &walk_options)?;
+    options.folders = folders.map(std::sync::Arc::new);
     Ok(Setup {
         candidates,
         options,
@@ -478,9 +480,11 @@ fn scan_root(paths: &[PathBuf]) -> PathBuf {
     }
 }
 
-fn candidates(args: &SelectArgs, walk_options: &WalkOptions) -> Result<Vec<Candidate>> {
+/// The files to scan, and the folder metadata of the folders walked.
+fn candidates(args: &SelectArgs, walk_options: &WalkOptions) -> Result<(Vec<Candidate>, Option<walk::FolderListing>)> {
     if args.diff_base.is_none() && !args.staged {
-        return Ok(walk::collect(&args.paths, walk_options)?);
+        let (found, folders) = walk::collect_listing(&args.paths, walk_options)?;
+        return Ok((found, Some(folders)));
     }
     let start = args.paths.first().map(PathBuf::as_path).unwrap_or(Path::new("."));
     let repo = git::open(start)?;
@@ -552,7 +556,7 @@ fn candidates(args: &SelectArgs, walk_options: &WalkOptions) -> Result<Vec<Candi
         found.sort_by(|a, b| a.display.cmp(&b.display));
         found.dedup_by(|a, b| a.display == b.display);
     }
-    Ok(found)
+    Ok((found, None))
 }
 
 fn progress_bar(quiet: bool, files: usize) -> ProgressBar {

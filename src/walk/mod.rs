@@ -165,18 +165,38 @@ pub fn has_model_extension(path: &Path) -> bool {
     })
 }
 
+/// The folder-metadata files (`config.json`, `*.index.json`: see [`is_folder_metadata`]) of
+/// every folder a walk listed, by the folder's canonical path: following reads them without
+/// listing each folder a second time.
+pub type FolderListing = std::collections::HashMap<PathBuf, Vec<PathBuf>>;
+
+/// Checkpoint indexes and Hugging Face configurations: files whose references are followed.
+pub fn is_folder_metadata(name: &std::ffi::OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    name == b"config.json" || name.ends_with(b".index.json")
+}
+
 /// Files named explicitly are scanned as given (unless `force_exclude` and excluded); folders
 /// are walked. The result is sorted and free of duplicates.
 pub fn collect(inputs: &[PathBuf], options: &WalkOptions) -> Result<Vec<Candidate>, WalkError> {
+    Ok(collect_listing(inputs, options)?.0)
+}
+
+/// [`collect`], with the folder metadata of the folders walked.
+pub fn collect_listing(
+    inputs: &[PathBuf],
+    options: &WalkOptions,
+) -> Result<(Vec<Candidate>, FolderListing), WalkError> {
     let filters = Filters::new(options)?;
     let mut out = Vec::new();
+    let mut folders = FolderListing::new();
     for input in inputs {
         let meta = std::fs::metadata(input).map_err(|source| WalkError::Io {
             path: input.display().to_string(),
             source,
         })?;
         if meta.is_dir() {
-            walk_dir(input, options, &filters, &mut out)?;
+            walk_dir(input, options, &filters, &mut out, &mut folders)?;
         } else {
             if options.force_exclude && filters.excluded(input) {
                 continue;
@@ -197,10 +217,20 @@ pub fn collect(inputs: &[PathBuf], options: &WalkOptions) -> Result<Vec<Candidat
             .then_with(|| source_path(a).cmp(source_path(b)))
     });
     out.dedup_by(|a, b| a.display == b.display && same_path(source_path(a), source_path(b)));
-    Ok(out)
+    for files in folders.values_mut() {
+        files.sort();
+        files.dedup();
+    }
+    Ok((out, folders))
 }
 
-fn walk_dir(root: &Path, options: &WalkOptions, filters: &Filters, out: &mut Vec<Candidate>) -> Result<(), WalkError> {
+fn walk_dir(
+    root: &Path,
+    options: &WalkOptions,
+    filters: &Filters,
+    out: &mut Vec<Candidate>,
+    folders: &mut FolderListing,
+) -> Result<(), WalkError> {
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .follow_links(false)
@@ -222,6 +252,16 @@ fn walk_dir(root: &Path, options: &WalkOptions, filters: &Filters, out: &mut Vec
             continue;
         };
         let path = entry.path();
+        if let Some(canonical_root) = &canonical_root {
+            let canonical = canonical_root.join(path.strip_prefix(root).unwrap_or(path));
+            if file_type.is_dir() {
+                folders.entry(canonical).or_default();
+            } else if is_folder_metadata(entry.file_name()) {
+                if let Some(folder) = canonical.parent() {
+                    folders.entry(folder.to_path_buf()).or_default().push(canonical.clone());
+                }
+            }
+        }
         // A link is scanned (as the file it names, which loaders open through it) when it names
         // a file inside the tree: a link out of the tree must not pull other files in.
         if !(file_type.is_file() || file_type.is_symlink() && links_inside(path, canonical_root.as_deref())) {
@@ -241,7 +281,7 @@ fn walk_dir(root: &Path, options: &WalkOptions, filters: &Filters, out: &mut Vec
             });
         }
     }
-    add_tracked(root, canonical_root.as_deref(), options, filters, out);
+    add_tracked(root, canonical_root.as_deref(), options, filters, out, folders);
     Ok(())
 }
 
@@ -263,6 +303,7 @@ fn add_tracked(
     options: &WalkOptions,
     filters: &Filters,
     out: &mut Vec<Candidate>,
+    folders: &mut FolderListing,
 ) {
     let (Ok(repo), Some(canonical_root)) = (git2::Repository::discover(root), canonical_root) else {
         return;
@@ -276,6 +317,7 @@ fn add_tracked(
         walked,
         picklegate_ignores: PicklegateIgnores::default(),
         out,
+        folders,
     };
     tracked.add_from(&repo, 0);
 }
@@ -291,6 +333,7 @@ struct Tracked<'w> {
     walked: std::collections::HashSet<PathBuf>,
     picklegate_ignores: PicklegateIgnores,
     out: &'w mut Vec<Candidate>,
+    folders: &'w mut FolderListing,
 }
 
 impl Tracked<'_> {
@@ -320,6 +363,14 @@ impl Tracked<'_> {
             let Ok(relative) = absolute.strip_prefix(self.canonical_root) else {
                 continue;
             };
+            // Tracked metadata is in every clone, whatever `.gitignore` hid from the walk.
+            if let (Some(folder), Some(name)) = (absolute.parent(), absolute.file_name()) {
+                if is_folder_metadata(name) {
+                    if let Some(files) = self.folders.get_mut(folder) {
+                        files.push(absolute.clone());
+                    }
+                }
+            }
             let by_extension = has_model_extension(relative) || self.filters.included(relative);
             if !(by_extension || self.options.all_files) || self.filters.excluded(relative) {
                 continue;

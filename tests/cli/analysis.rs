@@ -344,6 +344,16 @@ fn auto_map_modules_are_reported_as_code_that_runs_on_load() {
 }
 
 #[test]
+fn a_tracked_configuration_is_read_whatever_gitignore_says() {
+    let repo = repo_with("remote_code");
+    repo.put(".gitignore", b"*.json\n");
+    repo.git(&["add", "-f", "."]);
+    repo.commit("configuration committed past .gitignore");
+    let report = scan_in(&repo, &["."]);
+    assert_eq!(file(&report, "config.json")["verdict"], "suspicious");
+}
+
+#[test]
 fn payloads_say_which_loader_path_runs_them() {
     let report = scan_json(&[
         "fixtures/containers/torch/payload_data_pkl.pt",
