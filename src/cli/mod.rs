@@ -209,6 +209,7 @@ struct Setup {
 fn prepare(select: &SelectArgs) -> Result<Setup> {
     // The knowledge base is parsed while the walk runs instead of by the first file analysed.
     std::thread::spawn(|| {
+        picklegate::scan::reserve_heap();
         picklegate::kb::Kb::builtin();
     });
     let root = scan_root(&select.paths);
