@@ -7,7 +7,7 @@ use crate::model::{Finding, Severity, Verdict};
 use crate::rules::cross_file_reference::{self, Reached};
 use crate::rules::remote_code;
 use crate::scan::{scan_candidate, FileReport, ScanOptions};
-use crate::walk::{Candidate, Source};
+use crate::walk::{metadata_files, Candidate, FolderListing, Source};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Component, Path, PathBuf};
@@ -19,22 +19,6 @@ const MAX_DEPTH: usize = 4;
 /// Indexes and configurations larger than this are not read.
 const MAX_METADATA: u64 = 16 << 20;
 
-/// The metadata files of the folders following reads, listed ahead by the workers that
-/// scanned their models (`None` while one of them is listing a folder).
-pub struct Listings {
-    root: PathBuf,
-    folders: std::sync::Mutex<FxHashMap<PathBuf, Option<Vec<PathBuf>>>>,
-}
-
-impl Listings {
-    pub fn new(options: &ScanOptions) -> Listings {
-        Listings {
-            root: following_root(options),
-            folders: Default::default(),
-        }
-    }
-}
-
 /// Where following looks for references: the scan's root, else the working folder.
 fn following_root(options: &ScanOptions) -> PathBuf {
     options
@@ -44,54 +28,12 @@ fn following_root(options: &ScanOptions) -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Lists, once, the metadata files of the folder of a file just scanned, so that following
-/// does not list every folder on one thread afterwards.
-pub fn list_ahead(file: &FileReport, options: &ScanOptions, listings: &Listings) {
-    if !options.follow_references || !options.folder_metadata {
-        return;
-    }
-    let Some(dir) = file.canonical.as_deref().and_then(Path::parent) else {
-        return;
-    };
-    let walked = options.folders.as_ref().is_some_and(|f| f.contains_key(dir));
-    if walked || !dir.starts_with(&listings.root) {
-        return;
-    }
-    {
-        let mut folders = listings.folders.lock().expect("listings");
-        if folders.contains_key(dir) {
-            return;
-        }
-        folders.insert(dir.to_path_buf(), None);
-    }
-    let names = metadata_files(dir);
-    listings
-        .folders
-        .lock()
-        .expect("listings")
-        .insert(dir.to_path_buf(), Some(names));
-}
-
-/// `config.json` and `*.index.json` in a folder, sorted.
-fn metadata_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut names: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .filter(|e| crate::walk::is_folder_metadata(&e.file_name()))
-        .map(|e| e.path())
-        .collect();
-    names.sort();
-    names
-}
-
-/// Follows every reference of `files` (sorted by path on return). `listings` holds folders
-/// already listed.
-pub fn follow(files: &mut Vec<FileReport>, options: &ScanOptions, listings: Listings) {
-    let root = listings.root;
+/// Follows every reference of `files` (sorted by path on return). `walked` holds the metadata
+/// files of the folders a walk listed; other folders are listed here.
+pub fn follow(files: &mut Vec<FileReport>, options: &ScanOptions, walked: &FolderListing) {
+    let root = following_root(options);
     let mut follower = Follower {
-        listings: listings.folders.into_inner().expect("listings"),
+        walked,
         known: FxHashMap::default(),
         canonical_dirs: FxHashMap::default(),
         queue: (0..files.len()).map(|i| (i, 0)).collect(),
@@ -116,7 +58,7 @@ pub fn follow(files: &mut Vec<FileReport>, options: &ScanOptions, listings: List
 /// left to visit (with its depth) and how many files were scanned for being reached.
 struct Follower<'f, 'o> {
     files: &'f mut Vec<FileReport>,
-    listings: FxHashMap<PathBuf, Option<Vec<PathBuf>>>,
+    walked: &'o FolderListing,
     known: FxHashMap<PathBuf, usize>,
     /// Canonical form of each folder seen (resolving every file's full path again costs a
     /// readlink per path component).
@@ -222,10 +164,9 @@ impl Follower<'_, '_> {
 
     /// Checkpoint indexes and Hugging Face configurations in a folder that holds scanned models.
     fn directory_metadata(&mut self, dir: &Path, depth: usize) {
-        let walked = self.options.folders.as_ref().and_then(|f| f.get(dir)).cloned();
-        let names = match (walked, self.listings.remove(dir)) {
-            (Some(names), _) | (None, Some(Some(names))) => names,
-            _ => metadata_files(dir),
+        let names = match self.walked.get(dir) {
+            Some(names) => names.clone(),
+            None => metadata_files(dir),
         };
         for path in names {
             let Ok(meta) = std::fs::metadata(&path) else { continue };

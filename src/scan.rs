@@ -6,11 +6,11 @@ use crate::config::LfsPolicy;
 use crate::formats::{self, lfs, Kind};
 use crate::model::{Finding, Severity, Verdict};
 use crate::suppress::{self, Notice, NoticeLevel, Policy};
-use crate::walk::{Candidate, Source};
-use rayon::prelude::*;
+use crate::walk::{Candidate, FolderListing, Source};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
@@ -32,8 +32,6 @@ pub struct ScanOptions {
     /// Also read checkpoint indexes and Hugging Face configurations in the folders of scanned
     /// models (scans of folders and of repository changes, not of files named one by one).
     pub folder_metadata: bool,
-    /// Folder metadata the walk found in the folders it listed (others are listed when needed).
-    pub folders: Option<std::sync::Arc<crate::walk::FolderListing>>,
 }
 
 /// An `[[allow]]` entry as the scan applies it.
@@ -70,7 +68,6 @@ impl Default for ScanOptions {
             root: None,
             follow_references: true,
             folder_metadata: true,
-            folders: None,
         }
     }
 }
@@ -207,37 +204,42 @@ pub struct ScanOutcome {
     pub notices: Vec<Notice>,
 }
 
-/// Scans the candidates in parallel; results come back sorted by path. `progress` is called
-/// once per file, from worker threads.
-pub fn scan(candidates: &[Candidate], options: &ScanOptions, progress: &(dyn Fn() + Sync)) -> ScanOutcome {
-    let listings = crate::crossfile::Listings::new(options);
-    let work = || {
-        candidates
-            .par_iter()
-            // One file per task: files differ in cost by orders of magnitude, and idle workers
-            // should steal single files rather than halves of ranges.
-            .with_max_len(1)
-            .filter_map(|c| {
-                let report = scan_candidate(c, options);
-                if let Some(report) = &report {
-                    crate::crossfile::list_ahead(report, options, &listings);
-                }
-                progress();
-                report
-            })
-            .collect::<Vec<_>>()
-    };
-    let mut files = match rayon::ThreadPoolBuilder::new()
-        .num_threads(options.jobs)
-        .start_handler(|_| reserve_heap())
-        .build()
-    {
-        Ok(pool) => pool.install(work),
-        Err(_) => work(),
-    };
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+/// Scans, in parallel, the files `find` hands over as it finds them: a folder walk goes on while
+/// the first files are analysed. `find` returns the folder metadata of the folders it walked
+/// (for following references), or its error, which ends the scan. Results come back sorted by
+/// path, whatever order the threads finished in. Runs on the current rayon pool when it has
+/// `jobs` threads (the command line builds it before the walk), else on a pool of its own.
+/// `progress` is called once per file, from worker threads.
+pub fn scan<E>(
+    find: impl FnOnce(&mut dyn FnMut(Candidate)) -> Result<FolderListing, E>,
+    options: &ScanOptions,
+    progress: &(dyn Fn() + Sync),
+) -> Result<ScanOutcome, E> {
+    let scanned = Mutex::new(Vec::new());
+    let pool = (options.jobs != 0 && options.jobs != rayon::current_num_threads())
+        .then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(options.jobs)
+                .start_handler(|_| reserve_heap())
+                .build()
+                .ok()
+        })
+        .flatten();
+    let folders = match pool {
+        Some(pool) => pool.in_place_scope(|scope| hand_over(scope, find, options, progress, &scanned)),
+        None => rayon::in_place_scope(|scope| hand_over(scope, find, options, progress, &scanned)),
+    }?;
+    let mut scanned = scanned.into_inner().expect("scan results");
+    // The order of a sorted list of the candidates, not the order they were found or finished.
+    scanned.sort_by(|(i, a, _), (j, b, _)| {
+        a.display
+            .cmp(&b.display)
+            .then_with(|| a.path().cmp(b.path()))
+            .then(i.cmp(j))
+    });
+    let mut files: Vec<FileReport> = scanned.into_iter().filter_map(|(_, _, report)| report).collect();
     if options.follow_references {
-        crate::crossfile::follow(&mut files, options, listings);
+        crate::crossfile::follow(&mut files, options, &folders);
     }
     // Files scanned here have their fingerprints; following adds findings and files.
     for file in files
@@ -248,10 +250,46 @@ pub fn scan(candidates: &[Candidate], options: &ScanOptions, progress: &(dyn Fn(
     }
     let notices = suppress::apply(&mut files, &options.policy);
     let summary = summarize(&files, options.fail_on, &notices);
-    ScanOutcome {
+    Ok(ScanOutcome {
         files,
         summary,
         notices,
+    })
+}
+
+/// Each file scanned: the order it was found in, the candidate, its report.
+type Scanned = Mutex<Vec<(usize, Candidate, Option<FileReport>)>>;
+
+/// Runs `find`, scanning each file it finds on a task of its own (files differ in cost by
+/// orders of magnitude: idle workers should take single files).
+fn hand_over<'scope, E>(
+    scope: &rayon::Scope<'scope>,
+    find: impl FnOnce(&mut dyn FnMut(Candidate)) -> Result<FolderListing, E>,
+    options: &'scope ScanOptions,
+    progress: &'scope (dyn Fn() + Sync),
+    scanned: &'scope Scanned,
+) -> Result<FolderListing, E> {
+    let mut found = 0;
+    find(&mut |candidate| {
+        let order = found;
+        found += 1;
+        scope.spawn(move |_| {
+            let report = scan_candidate(&candidate, options);
+            progress();
+            scanned.lock().expect("scan results").push((order, candidate, report));
+        });
+    })
+}
+
+/// [`scan`] of files listed up front.
+pub fn scan_listed(candidates: &[Candidate], options: &ScanOptions, progress: &(dyn Fn() + Sync)) -> ScanOutcome {
+    let listed = |found: &mut dyn FnMut(Candidate)| {
+        candidates.iter().cloned().for_each(found);
+        Ok::<_, std::convert::Infallible>(FolderListing::new())
+    };
+    match scan(listed, options, progress) {
+        Ok(outcome) => outcome,
+        Err(never) => match never {},
     }
 }
 
@@ -600,4 +638,57 @@ pub fn hex(bytes: &[u8]) -> String {
         out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pickles(names: &[&str]) -> (tempfile::TempDir, Vec<Candidate>) {
+        let dir = tempfile::tempdir().unwrap();
+        let candidates = names
+            .iter()
+            .map(|name| {
+                let path = dir.path().join(name);
+                // Protocol 2: the integer 1.
+                std::fs::write(&path, b"\x80\x02K\x01.").unwrap();
+                Candidate {
+                    display: (*name).to_string(),
+                    source: Source::File(path),
+                    sniff_only: false,
+                    canonical: None,
+                }
+            })
+            .collect();
+        (dir, candidates)
+    }
+
+    #[test]
+    fn reports_come_in_path_order_whatever_order_files_are_found_in() {
+        let names = ["e.pkl", "a.pkl", "d.pkl", "b.pkl", "c.pkl"];
+        let (_dir, candidates) = pickles(&names);
+        let options = ScanOptions::default();
+        let reversed: Vec<Candidate> = candidates.iter().rev().cloned().collect();
+        for found in [candidates, reversed] {
+            let outcome = scan_listed(&found, &options, &|| {});
+            let paths: Vec<&str> = outcome.files.iter().map(|f| f.path.as_str()).collect();
+            assert_eq!(paths, ["a.pkl", "b.pkl", "c.pkl", "d.pkl", "e.pkl"]);
+            assert!(outcome.files.iter().all(|f| f.verdict == Verdict::Clean));
+        }
+    }
+
+    #[test]
+    fn an_error_of_the_walk_ends_the_scan() {
+        let (_dir, candidates) = pickles(&["a.pkl"]);
+        let options = ScanOptions::default();
+        let outcome = scan(
+            |found| {
+                candidates.iter().cloned().for_each(&mut *found);
+                Err("the walk failed half-way")
+            },
+            &options,
+            &|| {},
+        );
+        assert_eq!(outcome.err(), Some("the walk failed half-way"));
+    }
 }

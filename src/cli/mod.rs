@@ -92,7 +92,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         let baseline = Baseline::parse(&text, &shown)?;
         setup.options.policy.baseline = Some((baseline, shown));
     }
-    let outcome = run_scan(&setup, &args.select);
+    let outcome = run_scan(&setup, &args.select)?;
     let finished_at = unix_now().max(started_at);
 
     let color = match args.color.as_str() {
@@ -201,28 +201,31 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
 
 /// What a scan needs: the files and the options, from the command line and the config.
 struct Setup {
-    candidates: Vec<Candidate>,
+    files: Files,
     options: ScanOptions,
     root: PathBuf,
 }
 
+/// The files of a scan: what a walk of the paths finds, or what a repository change lists.
+enum Files {
+    Walk { paths: Vec<PathBuf>, options: WalkOptions },
+    Listed(Vec<Candidate>),
+}
+
 fn prepare(select: &SelectArgs) -> Result<Setup> {
-    // The knowledge base is parsed while the walk runs instead of by the first file analysed.
-    std::thread::spawn(|| {
-        picklegate::scan::reserve_heap();
-        picklegate::kb::Kb::builtin();
-    });
     let root = scan_root(&select.paths);
     let (config, config_path) = load_config(select, &root)?;
+    let jobs = select.jobs.or(config.jobs).unwrap_or(0);
+    start_workers(jobs);
     let rules = suppress::config_rules::build(&config, &config_path, config::today())?;
     let mut analyze = AnalyzeOptions::default();
     if let Some(limits) = &config.limits {
         analyze.limits = limits.clone();
     }
-    let mut options = ScanOptions {
+    let options = ScanOptions {
         analyze,
         fail_on: config.fail_on.map_or(Some(Severity::High), |f| f.severity()),
-        jobs: select.jobs.or(config.jobs).unwrap_or(0),
+        jobs,
         hash: scan::HashPolicy::WithHighFindings,
         lfs: select.lfs.or(config.lfs).unwrap_or_default(),
         max_file_size: select.max_file_size.or(config.max_file_size).unwrap_or(0),
@@ -235,7 +238,6 @@ fn prepare(select: &SelectArgs) -> Result<Setup> {
         root: Some(root.clone()),
         follow_references: true,
         folder_metadata: select.diff_base.is_some() || select.staged || select.paths.iter().any(|p| p.is_dir()),
-        folders: None,
     };
     let walk_options = WalkOptions {
         include: config.include.iter().chain(&select.include).cloned().collect(),
@@ -243,20 +245,52 @@ fn prepare(select: &SelectArgs) -> Result<Setup> {
         all_files: select.all_files || config.all_files.unwrap_or(false),
         force_exclude: select.force_exclude,
     };
-    let (candidates, folders) = candidates(select, &walk_options)?;
-    options.folders = folders.map(std::sync::Arc::new);
-    Ok(Setup {
-        candidates,
-        options,
-        root,
-    })
+    let files = if select.diff_base.is_none() && !select.staged {
+        Files::Walk {
+            paths: select.paths.clone(),
+            options: walk_options,
+        }
+    } else {
+        Files::Listed(changed_files(select, &walk_options)?)
+    };
+    Ok(Setup { files, options, root })
 }
 
-fn run_scan(setup: &Setup, select: &SelectArgs) -> scan::ScanOutcome {
-    let progress = progress_bar(select.quiet, setup.candidates.len());
-    let outcome = scan::scan(&setup.candidates, &setup.options, &|| progress.inc(1));
+/// Starts the worker threads before the walk, the first of them on the knowledge base: files
+/// are analysed while the walk goes on, and a worker started late first waits (on a virtual
+/// machine, for milliseconds) for an idle core to wake up.
+fn start_workers(jobs: usize) {
+    // Fails only when this process has built it already (it then keeps that one).
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .start_handler(|_| scan::reserve_heap())
+        .build_global();
+    rayon::spawn(|| {
+        picklegate::kb::Kb::builtin();
+    });
+}
+
+fn run_scan(setup: &Setup, select: &SelectArgs) -> Result<scan::ScanOutcome> {
+    let progress = progress_bar(select.quiet);
+    let scanned = || progress.inc(1);
+    let outcome = match &setup.files {
+        Files::Walk { paths, options } => scan::scan(
+            |found| {
+                walk::find(paths, options, &mut |candidate| {
+                    progress.inc_length(1);
+                    found(candidate)
+                })
+            },
+            &setup.options,
+            &scanned,
+        )?,
+        Files::Listed(candidates) => {
+            progress.set_length(candidates.len() as u64);
+            scan::scan_listed(candidates, &setup.options, &scanned)
+        }
+    };
     progress.finish_and_clear();
-    outcome
+    Ok(outcome)
 }
 
 fn baseline_command(command: BaselineCommand) -> Result<ExitCode> {
@@ -283,7 +317,7 @@ fn baseline_command(command: BaselineCommand) -> Result<ExitCode> {
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read baseline {shown}"))?;
         Some(Baseline::parse(&text, &shown)?)
     };
-    let outcome = run_scan(&setup, &args.select);
+    let outcome = run_scan(&setup, &args.select)?;
     let today = config::format_date(config::today());
     let (baseline, message) = match (mode, previous) {
         ("prune", Some(previous)) => {
@@ -481,12 +515,8 @@ fn scan_root(paths: &[PathBuf]) -> PathBuf {
     }
 }
 
-/// The files to scan, and the folder metadata of the folders walked.
-fn candidates(args: &SelectArgs, walk_options: &WalkOptions) -> Result<(Vec<Candidate>, Option<walk::FolderListing>)> {
-    if args.diff_base.is_none() && !args.staged {
-        let (found, folders) = walk::collect_listing(&args.paths, walk_options)?;
-        return Ok((found, Some(folders)));
-    }
+/// The files a repository change (`--diff-base`, `--staged`) asks to scan.
+fn changed_files(args: &SelectArgs, walk_options: &WalkOptions) -> Result<Vec<Candidate>> {
     let start = args.paths.first().map(PathBuf::as_path).unwrap_or(Path::new("."));
     let repo = git::open(start)?;
     let root = repo
@@ -557,14 +587,15 @@ fn candidates(args: &SelectArgs, walk_options: &WalkOptions) -> Result<(Vec<Cand
         found.sort_by(|a, b| a.display.cmp(&b.display));
         found.dedup_by(|a, b| a.display == b.display);
     }
-    Ok((found, None))
+    Ok(found)
 }
 
-fn progress_bar(quiet: bool, files: usize) -> ProgressBar {
-    if quiet || files < 2 || !std::io::stderr().is_terminal() {
+/// A bar on a terminal, whose length grows as the walk finds files.
+fn progress_bar(quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(files as u64), ProgressDrawTarget::stderr());
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template("{spinner} scanning {pos}/{len} files {wide_bar} {elapsed}") {
         bar.set_style(style);
     }

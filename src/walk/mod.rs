@@ -6,6 +6,7 @@
 pub mod git;
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -82,10 +83,21 @@ pub struct Candidate {
     pub canonical: Option<PathBuf>,
 }
 
+impl Candidate {
+    /// The file it reads (staged content has none: its display path stands in).
+    pub fn path(&self) -> &Path {
+        match &self.source {
+            Source::File(path) => path,
+            Source::Bytes(_) => Path::new(&self.display),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WalkError {
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    // The reason is part of the message, not a source: reported once.
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("invalid glob `{glob}`: {message}")]
     Glob { glob: String, message: String },
     #[error(transparent)]
@@ -179,21 +191,31 @@ pub fn is_folder_metadata(name: &std::ffi::OsStr) -> bool {
 /// Files named explicitly are scanned as given (unless `force_exclude` and excluded); folders
 /// are walked. The result is sorted and free of duplicates.
 pub fn collect(inputs: &[PathBuf], options: &WalkOptions) -> Result<Vec<Candidate>, WalkError> {
-    Ok(collect_listing(inputs, options)?.0)
+    let mut out = Vec::new();
+    find(inputs, options, &mut |candidate| out.push(candidate))?;
+    out.sort_by(|a, b| a.display.cmp(&b.display).then_with(|| a.path().cmp(b.path())));
+    Ok(out)
 }
 
-/// [`collect`], with the folder metadata of the folders walked.
-pub fn collect_listing(
+/// Hands each file to scan to `found` as soon as the walk reaches it (the scan starts on the
+/// first ones while the walk goes on), each once, in walk order; returns the folder metadata
+/// of the folders walked.
+pub fn find(
     inputs: &[PathBuf],
     options: &WalkOptions,
-) -> Result<(Vec<Candidate>, FolderListing), WalkError> {
+    found: &mut dyn FnMut(Candidate),
+) -> Result<FolderListing, WalkError> {
     let filters = Filters::new(options)?;
-    let mut out = Vec::new();
+    let mut out = Found {
+        found,
+        seen: HashSet::new(),
+        walked: HashSet::new(),
+    };
     let mut folders = FolderListing::new();
     for input in inputs {
-        let meta = std::fs::metadata(input).map_err(|source| WalkError::Io {
+        let meta = std::fs::metadata(input).map_err(|error| WalkError::Io {
             path: input.display().to_string(),
-            source,
+            error,
         })?;
         if meta.is_dir() {
             walk_dir(input, options, &filters, &mut out, &mut folders)?;
@@ -209,26 +231,57 @@ pub fn collect_listing(
             });
         }
     }
-    // By the path itself: display names are lossy, and two different non-UTF-8 names can
-    // display alike.
-    out.sort_by(|a, b| {
-        a.display
-            .cmp(&b.display)
-            .then_with(|| source_path(a).cmp(source_path(b)))
-    });
-    out.dedup_by(|a, b| a.display == b.display && same_path(source_path(a), source_path(b)));
     for files in folders.values_mut() {
         files.sort();
         files.dedup();
     }
-    Ok((out, folders))
+    Ok(folders)
+}
+
+/// The candidates a walk has handed over so far.
+struct Found<'f> {
+    found: &'f mut dyn FnMut(Candidate),
+    /// Display and path (without `.` parts) of each: a file named twice is scanned once, and
+    /// two different non-UTF-8 names that display alike are both scanned.
+    seen: HashSet<(String, PathBuf)>,
+    /// Canonical paths of the files found below a walked folder.
+    walked: HashSet<PathBuf>,
+}
+
+impl Found<'_> {
+    fn push(&mut self, candidate: Candidate) {
+        let named = |c: &std::path::Component<'_>| !matches!(c, std::path::Component::CurDir);
+        let path: PathBuf = candidate.path().components().filter(named).collect();
+        if !self.seen.insert((candidate.display.clone(), path)) {
+            return;
+        }
+        if let Some(canonical) = &candidate.canonical {
+            self.walked.insert(canonical.clone());
+        }
+        (self.found)(candidate);
+    }
+}
+
+/// `config.json` and `*.index.json` in a folder, sorted (what following reads of a folder the
+/// walk did not list).
+pub fn metadata_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| is_folder_metadata(&e.file_name()))
+        .map(|e| e.path())
+        .collect();
+    names.sort();
+    names
 }
 
 fn walk_dir(
     root: &Path,
     options: &WalkOptions,
     filters: &Filters,
-    out: &mut Vec<Candidate>,
+    out: &mut Found<'_>,
     folders: &mut FolderListing,
 ) -> Result<(), WalkError> {
     let walker = ignore::WalkBuilder::new(root)
@@ -246,7 +299,7 @@ fn walk_dir(
     for entry in walker {
         let entry = entry.map_err(|e| WalkError::Io {
             path: root.display().to_string(),
-            source: std::io::Error::other(e.to_string()),
+            error: std::io::Error::other(e.to_string()),
         })?;
         let Some(file_type) = entry.file_type() else {
             continue;
@@ -302,19 +355,17 @@ fn add_tracked(
     canonical_root: Option<&Path>,
     options: &WalkOptions,
     filters: &Filters,
-    out: &mut Vec<Candidate>,
+    out: &mut Found<'_>,
     folders: &mut FolderListing,
 ) {
     let (Ok(repo), Some(canonical_root)) = (git2::Repository::discover(root), canonical_root) else {
         return;
     };
-    let walked: std::collections::HashSet<PathBuf> = out.iter().filter_map(|c| c.canonical.clone()).collect();
     let mut tracked = Tracked {
         root,
         canonical_root,
         options,
         filters,
-        walked,
         picklegate_ignores: PicklegateIgnores::default(),
         out,
         folders,
@@ -325,18 +376,17 @@ fn add_tracked(
 /// How deep submodules are read for their tracked files.
 const MAX_SUBMODULE_DEPTH: usize = 8;
 
-struct Tracked<'w> {
+struct Tracked<'w, 'f> {
     root: &'w Path,
     canonical_root: &'w Path,
     options: &'w WalkOptions,
     filters: &'w Filters,
-    walked: std::collections::HashSet<PathBuf>,
     picklegate_ignores: PicklegateIgnores,
-    out: &'w mut Vec<Candidate>,
+    out: &'w mut Found<'f>,
     folders: &'w mut FolderListing,
 }
 
-impl Tracked<'_> {
+impl Tracked<'_, '_> {
     /// The tracked files of `repo` (and of its submodules) that lie under the root.
     fn add_from(&mut self, repo: &git2::Repository, depth: usize) {
         let (Some(workdir), Ok(index)) = (repo.workdir().and_then(|w| std::fs::canonicalize(w).ok()), repo.index())
@@ -380,13 +430,18 @@ impl Tracked<'_> {
             } else {
                 std::fs::symlink_metadata(&absolute).is_ok_and(|m| m.is_file())
             };
-            if self.walked.contains(&absolute)
+            if self.out.walked.contains(&absolute)
                 || !present
                 || self.picklegate_ignores.ignored(self.canonical_root, relative)
             {
                 continue;
             }
-            self.walked.insert(absolute.clone());
+            // The walk skipped its folder: following reads that folder's metadata all the same.
+            if let Some(folder) = absolute.parent() {
+                if !self.folders.contains_key(folder) {
+                    self.folders.insert(folder.to_path_buf(), metadata_files(folder));
+                }
+            }
             let path = self.root.join(relative);
             self.out.push(Candidate {
                 display: display(&path),
@@ -407,20 +462,6 @@ pub(crate) fn index_path(bytes: &[u8]) -> PathBuf {
 #[cfg(not(unix))]
 pub(crate) fn index_path(bytes: &[u8]) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
-}
-
-/// The file a candidate reads (staged content has none: its display path stands in).
-fn source_path(candidate: &Candidate) -> &Path {
-    match &candidate.source {
-        Source::File(path) => path,
-        Source::Bytes(_) => Path::new(&candidate.display),
-    }
-}
-
-/// Whether two paths name the same file as given (`./x` is `x`).
-fn same_path(a: &Path, b: &Path) -> bool {
-    let named = |c: &std::path::Component<'_>| !matches!(c, std::path::Component::CurDir);
-    a.components().filter(named).eq(b.components().filter(named))
 }
 
 /// `.picklegateignore` files read on demand, by folder.
@@ -502,6 +543,32 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn find_hands_over_each_file_once_in_walk_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        for name in ["b.pkl", "a.pkl", "sub/c.pt", "notes.txt", "sub/config.json"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let root = dir.path().to_path_buf();
+        let named = root.join("b.pkl");
+        let mut handed = Vec::new();
+        let folders = find(
+            &[root.clone(), named.clone(), named],
+            &WalkOptions::default(),
+            &mut |c| handed.push(c.display),
+        )
+        .unwrap();
+        let shown = display(&root);
+        assert_eq!(
+            handed,
+            ["a.pkl", "b.pkl", "sub/c.pt"].map(|name| format!("{shown}/{name}"))
+        );
+        let canonical = std::fs::canonicalize(&root).unwrap();
+        assert_eq!(folders[&canonical], Vec::<PathBuf>::new());
+        assert_eq!(folders[&canonical.join("sub")], vec![canonical.join("sub/config.json")]);
+    }
 
     #[test]
     fn globs_match_names_anywhere_and_anchored_paths() {

@@ -354,6 +354,26 @@ fn a_tracked_configuration_is_read_whatever_gitignore_says() {
 }
 
 #[test]
+fn the_configuration_beside_a_tracked_model_in_an_ignored_folder_is_read() {
+    // The walk skips `models/`; the model there is tracked, so it is scanned, and following
+    // reads its folder's configuration as it would a walked folder's.
+    let source = repo_with("remote_code");
+    let repo = crate::common::Repo::new();
+    for name in ["config.json", "modeling_x.py", "pytorch_model.bin"] {
+        repo.put(
+            &format!("models/{name}"),
+            &std::fs::read(source.path().join(name)).unwrap(),
+        );
+    }
+    repo.put(".gitignore", b"models/\n");
+    repo.git(&["add", "-f", "."]);
+    repo.commit("models committed past .gitignore");
+    let report = scan_in(&repo, &["."]);
+    assert_eq!(file(&report, "models/pytorch_model.bin")["format"], "pickle");
+    assert_eq!(file(&report, "models/config.json")["verdict"], "suspicious");
+}
+
+#[test]
 fn payloads_say_which_loader_path_runs_them() {
     let report = scan_json(&[
         "fixtures/containers/torch/payload_data_pkl.pt",

@@ -88,7 +88,10 @@ fn output_file_and_json_file() {
 #[test]
 fn usage_errors_exit_2() {
     picklegate().args(["scan", "--fail-on", "sometimes"]).assert().code(2);
-    picklegate().args(["scan", "/nonexistent/path/x.pkl"]).assert().code(2);
+    let missing = picklegate().args(["scan", "/nonexistent/path/x.pkl"]).assert().code(2);
+    let message = String::from_utf8_lossy(&missing.get_output().stderr).into_owned();
+    assert!(message.contains("/nonexistent/path/x.pkl: "), "{message}");
+    assert_eq!(message.matches("os error").count(), 1, "the reason, once: {message}");
     picklegate().args(["rules", "explain", "no-such-rule"]).assert().code(2);
 }
 
