@@ -44,11 +44,7 @@ pub fn of_finding(finding: &Finding) -> Option<&'static str> {
     }
     if let Some(category) = finding.category.as_deref() {
         let kb = crate::kb::Kb::builtin();
-        let behaviour = kb
-            .categories
-            .iter()
-            .find(|c| c.id == category)
-            .map(|c| c.behaviour.as_str())?;
+        let behaviour = kb.categories.iter().find(|c| c.id == category).map(|c| &*c.behaviour)?;
         return BEHAVIOURS.iter().find(|(id, _)| *id == behaviour).map(|(id, _)| *id);
     }
     match finding.rule.as_str() {

@@ -179,7 +179,7 @@ impl<'a> Observer<'a> for Facts<'a, '_> {
             None => return,
         };
         match class {
-            Class::Allowed { framework, .. } => *self.frameworks_seen.entry(framework.id.clone()).or_default() += 1,
+            Class::Allowed { framework, .. } => *self.frameworks_seen.entry(framework.id.to_string()).or_default() += 1,
             _ if room(self.globals.len(), &class) => self.globals.push((global.clone(), class)),
             _ => self.overflowed = true,
         }

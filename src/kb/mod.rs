@@ -14,14 +14,20 @@ use crate::model::Severity;
 const DANGEROUS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/dangerous.json"));
 const FRAMEWORKS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/frameworks.json"));
 
+/// Text of the knowledge base, borrowed from the JSON compiled into the binary: parsing
+/// allocates only the strings that hold escapes. (Fields spell it out: serde borrows only
+/// where it sees the lifetime.)
+pub type Text = Cow<'static, str>;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DangerousFile {
     #[allow(dead_code)]
     schema: u32,
-    version: String,
-    #[serde(default)]
-    aliases: HashMap<String, String>,
+    #[serde(borrow)]
+    version: Cow<'static, str>,
+    #[serde(default, borrow)]
+    aliases: HashMap<Cow<'static, str>, Cow<'static, str>>,
     category: Vec<Category>,
     #[serde(default)]
     decoder: Vec<Decoder>,
@@ -32,19 +38,25 @@ struct DangerousFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Category {
-    pub id: String,
-    pub title: String,
-    pub behaviour: String,
+    #[serde(borrow)]
+    pub id: Cow<'static, str>,
+    #[serde(borrow)]
+    pub title: Cow<'static, str>,
+    #[serde(borrow)]
+    pub behaviour: Cow<'static, str>,
     pub severity: Severity,
-    pub description: String,
+    #[serde(borrow)]
+    pub description: Cow<'static, str>,
     pub entries: Vec<DangerEntry>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DangerEntry {
-    pub target: String,
-    pub why: String,
+    #[serde(borrow)]
+    pub target: Cow<'static, str>,
+    #[serde(borrow)]
+    pub why: Cow<'static, str>,
     #[serde(default)]
     pub severity: Option<Severity>,
     /// Matches only an attribute walk written into a global's name (`numpy` + `_core.x`), not
@@ -56,15 +68,19 @@ pub struct DangerEntry {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Decoder {
-    pub target: String,
-    pub transform: String,
+    #[serde(borrow)]
+    pub target: Cow<'static, str>,
+    #[serde(borrow)]
+    pub transform: Cow<'static, str>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Loader {
-    pub target: String,
-    pub input: String,
+    #[serde(borrow)]
+    pub target: Cow<'static, str>,
+    #[serde(borrow)]
+    pub input: Cow<'static, str>,
     pub arg: usize,
     /// The framework itself writes this call (tensors pickled with plain pickle): when the
     /// embedded payload was analysed and holds only data, the call is not a finding.
@@ -77,24 +93,30 @@ pub struct Loader {
 struct FrameworksFile {
     #[allow(dead_code)]
     schema: u32,
-    version: String,
+    #[serde(borrow)]
+    version: Cow<'static, str>,
     framework: Vec<Framework>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Framework {
-    pub id: String,
-    pub title: String,
-    pub context: String,
+    #[serde(borrow)]
+    pub id: Cow<'static, str>,
+    #[serde(borrow)]
+    pub title: Cow<'static, str>,
+    #[serde(borrow)]
+    pub context: Cow<'static, str>,
     pub entries: Vec<AllowEntry>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AllowEntry {
-    pub target: String,
-    pub why: String,
+    #[serde(borrow)]
+    pub target: Cow<'static, str>,
+    #[serde(borrow)]
+    pub why: Cow<'static, str>,
 }
 
 /// How the knowledge base classifies one global.
@@ -119,9 +141,9 @@ pub struct Danger<'k> {
 }
 
 pub struct Kb {
-    pub dangerous_version: String,
-    pub frameworks_version: String,
-    aliases: PrefixMap<String>,
+    pub dangerous_version: Text,
+    pub frameworks_version: Text,
+    aliases: PrefixMap<Text>,
     pub categories: Vec<Category>,
     pub frameworks: Vec<Framework>,
     pub loaders: Vec<Loader>,
@@ -141,7 +163,7 @@ pub struct Kb {
 /// with no more parts, than the longest key are tried, so a hostile name of a million bytes or
 /// parts costs no more than a short one.
 struct PrefixMap<V> {
-    map: FxHashMap<String, V>,
+    map: FxHashMap<Text, V>,
     max_parts: usize,
     max_len: usize,
 }
@@ -158,7 +180,7 @@ impl<V> Default for PrefixMap<V> {
 
 impl<V> PrefixMap<V> {
     /// Adds `key` unless it is already there (the first entry wins).
-    fn insert_first(&mut self, key: String, value: V) {
+    fn insert_first(&mut self, key: Text, value: V) {
         self.max_parts = self.max_parts.max(key.split('.').count());
         self.max_len = self.max_len.max(key.len());
         self.map.entry(key).or_insert(value);
@@ -186,7 +208,7 @@ impl<V> PrefixMap<V> {
 }
 
 /// module -> name -> (list index, entry index): looked up with borrowed strings, no allocation.
-type Nested = FxHashMap<String, FxHashMap<String, (usize, usize)>>;
+type Nested = FxHashMap<Text, FxHashMap<Text, (usize, usize)>>;
 
 fn nested_get<'m>(map: &'m Nested, module: &str, name: &str) -> Option<&'m (usize, usize)> {
     map.get(module)?.get(name)
@@ -202,26 +224,22 @@ impl Kb {
     }
 
     /// Parses the knowledge base from its JSON form (build.rs converts the TOML sources).
-    pub fn parse(dangerous: &str, frameworks: &str) -> Result<Kb, String> {
+    pub fn parse(dangerous: &'static str, frameworks: &'static str) -> Result<Kb, String> {
         let d: DangerousFile = serde_json::from_str(dangerous).map_err(|e| format!("dangerous.toml: {e}"))?;
         let f: FrameworksFile = serde_json::from_str(frameworks).map_err(|e| format!("frameworks.toml: {e}"))?;
         let mut danger_paths = PrefixMap::default();
         let mut danger_walks = Nested::default();
         for (ci, cat) in d.category.iter().enumerate() {
             for (ei, entry) in cat.entries.iter().enumerate() {
-                let (module, name) = split_target(&entry.target)?;
+                let (module, name) = target_parts(&entry.target)?;
                 if entry.walk {
-                    danger_walks
-                        .entry(module.to_string())
-                        .or_default()
-                        .entry(name.to_string())
-                        .or_insert((ci, ei));
+                    danger_walks.entry(module).or_default().entry(name).or_insert((ci, ei));
                     continue;
                 }
                 let path = if name == "*" {
-                    module.to_string()
+                    module
                 } else {
-                    format!("{module}.{name}")
+                    Cow::Owned(format!("{module}.{name}"))
                 };
                 danger_paths.insert_first(path, (ci, ei));
             }
@@ -230,15 +248,11 @@ impl Kb {
         let mut allow_modules = PrefixMap::default();
         for (fi, fw) in f.framework.iter().enumerate() {
             for (ei, entry) in fw.entries.iter().enumerate() {
-                let (module, name) = split_target(&entry.target)?;
+                let (module, name) = target_parts(&entry.target)?;
                 if name == "*" {
-                    allow_modules.insert_first(module.to_string(), (fi, ei));
+                    allow_modules.insert_first(module, (fi, ei));
                 } else {
-                    allow_exact
-                        .entry(module.to_string())
-                        .or_default()
-                        .entry(name.to_string())
-                        .or_insert((fi, ei));
+                    allow_exact.entry(module).or_default().entry(name).or_insert((fi, ei));
                 }
             }
         }
@@ -385,6 +399,20 @@ fn split_target(target: &str) -> Result<(&str, &str), String> {
         .ok_or_else(|| format!("target `{target}` is not `module:name`"))
 }
 
+/// [`split_target`], the parts borrowed from the binary when the target is.
+fn target_parts(target: &Text) -> Result<(Text, Text), String> {
+    Ok(match target {
+        Cow::Borrowed(target) => {
+            let (module, name) = split_target(target)?;
+            (Cow::Borrowed(module), Cow::Borrowed(name))
+        }
+        Cow::Owned(target) => {
+            let (module, name) = split_target(target)?;
+            (Cow::Owned(module.to_string()), Cow::Owned(name.to_string()))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,7 +497,7 @@ mod tests {
             push_str(&mut pickle, name.as_bytes());
             pickle.push(0x93);
             let payload = b"cos\nsystem\n(S'true'\ntR.";
-            match decoder.transform.as_str() {
+            match &*decoder.transform {
                 "codecs" => {
                     pickle.push(b'B');
                     let encoded = hex(inputs.iter().find(|(t, _)| *t == "hex").unwrap().1);

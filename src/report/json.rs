@@ -35,8 +35,8 @@ pub fn render(outcome: &ScanOutcome) -> String {
             name: "picklegate",
             version: env!("CARGO_PKG_VERSION"),
             knowledge_base: KnowledgeBase {
-                dangerous: kb.dangerous_version.clone(),
-                frameworks: kb.frameworks_version.clone(),
+                dangerous: kb.dangerous_version.to_string(),
+                frameworks: kb.frameworks_version.to_string(),
             },
         },
         files: &outcome.files,

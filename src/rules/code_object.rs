@@ -216,7 +216,7 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
     );
     finding.call = Some(call);
     finding.target = Some(target_path(primary));
-    finding.category = Some(danger.category.id.clone());
+    finding.category = Some(danger.category.id.to_string());
     finding.explanation = Some(format!(
         "{writer}{reading} Loading it recreates Python code that runs with your privileges; only load it if you trust its author as you would trust a script. Prefer formats that hold data only (safetensors, ONNX, plain arrays)."
     ));

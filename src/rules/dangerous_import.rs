@@ -31,8 +31,8 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
             Some(global.opcode.name()),
         );
         finding.target = Some(path);
-        finding.category = Some(danger.category.id.clone());
-        finding.explanation = Some(danger.category.description.clone());
+        finding.category = Some(danger.category.id.to_string());
+        finding.explanation = Some(danger.category.description.to_string());
         out.push(finding);
     }
 }

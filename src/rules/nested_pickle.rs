@@ -102,7 +102,7 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
         finding.reference = input.and_then(referenced_path);
         finding.call = Some(call);
         finding.target = Some(target_path(kept));
-        finding.category = Some(danger.category.id.clone());
+        finding.category = Some(danger.category.id.to_string());
         finding.explanation = Some(format!(
             "{} — {}. {}",
             danger.entry.target.replace(':', "."),

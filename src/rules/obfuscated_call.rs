@@ -44,7 +44,7 @@ pub fn check(cx: &StreamContext<'_, '_, '_>, out: &mut Vec<Finding>) {
         finding.call = Some(effective);
         finding.target = Some(target_path(kept));
         finding.chain = chain;
-        finding.category = Some(danger.category.id.clone());
+        finding.category = Some(danger.category.id.to_string());
         finding.explanation = category_explanation(kept);
         arguments::enrich(&mut finding, kept);
         push_merged(out, &mut added, finding);
