@@ -32,6 +32,9 @@ pub struct ScanOptions {
     /// Also read checkpoint indexes and Hugging Face configurations in the folders of scanned
     /// models (scans of folders and of repository changes, not of files named one by one).
     pub folder_metadata: bool,
+    /// Threads to scan on, started ahead (the command line starts them before the walk, the
+    /// first on the knowledge base). When `None`, `jobs` threads are started for the scan.
+    pub workers: Option<std::sync::Arc<rayon::ThreadPool>>,
 }
 
 /// An `[[allow]]` entry as the scan applies it.
@@ -68,6 +71,7 @@ impl Default for ScanOptions {
             root: None,
             follow_references: true,
             folder_metadata: true,
+            workers: None,
         }
     }
 }
@@ -207,24 +211,22 @@ pub struct ScanOutcome {
 /// Scans, in parallel, the files `find` hands over as it finds them: a folder walk goes on while
 /// the first files are analysed. `find` returns the folder metadata of the folders it walked
 /// (for following references), or its error, which ends the scan. Results come back sorted by
-/// path, whatever order the threads finished in. Runs on the current rayon pool when it has
-/// `jobs` threads (the command line builds it before the walk), else on a pool of its own.
-/// `progress` is called once per file, from worker threads.
+/// path, whatever order the threads finished in. `progress` is called once per file, from
+/// worker threads.
 pub fn scan<E>(
     find: impl FnOnce(&mut dyn FnMut(Candidate)) -> Result<FolderListing, E>,
     options: &ScanOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<ScanOutcome, E> {
     let scanned = Mutex::new(Vec::new());
-    let pool = (options.jobs != 0 && options.jobs != rayon::current_num_threads())
-        .then(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(options.jobs)
-                .start_handler(|_| reserve_heap())
-                .build()
-                .ok()
-        })
-        .flatten();
+    let started;
+    let pool = match &options.workers {
+        Some(pool) => Some(&**pool),
+        None => {
+            started = workers(options.jobs).ok();
+            started.as_ref()
+        }
+    };
     let folders = match pool {
         Some(pool) => pool.in_place_scope(|scope| hand_over(scope, find, options, progress, &scanned)),
         None => rayon::in_place_scope(|scope| hand_over(scope, find, options, progress, &scanned)),
@@ -255,6 +257,15 @@ pub fn scan<E>(
         summary,
         notices,
     })
+}
+
+/// `jobs` worker threads (0: one per core). They start without being waited for: on a virtual
+/// machine an idle core can take milliseconds to wake up, and the walk need not wait for it.
+pub fn workers(jobs: usize) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .start_handler(|_| reserve_heap())
+        .build()
 }
 
 /// Each file scanned: the order it was found in, the candidate, its report.

@@ -216,7 +216,7 @@ fn prepare(select: &SelectArgs) -> Result<Setup> {
     let root = scan_root(&select.paths);
     let (config, config_path) = load_config(select, &root)?;
     let jobs = select.jobs.or(config.jobs).unwrap_or(0);
-    start_workers(jobs);
+    let workers = start_workers(jobs);
     let rules = suppress::config_rules::build(&config, &config_path, config::today())?;
     let mut analyze = AnalyzeOptions::default();
     if let Some(limits) = &config.limits {
@@ -238,6 +238,7 @@ fn prepare(select: &SelectArgs) -> Result<Setup> {
         root: Some(root.clone()),
         follow_references: true,
         folder_metadata: select.diff_base.is_some() || select.staged || select.paths.iter().any(|p| p.is_dir()),
+        workers,
     };
     let walk_options = WalkOptions {
         include: config.include.iter().chain(&select.include).cloned().collect(),
@@ -258,16 +259,14 @@ fn prepare(select: &SelectArgs) -> Result<Setup> {
 
 /// Starts the worker threads before the walk, the first of them on the knowledge base: files
 /// are analysed while the walk goes on, and a worker started late first waits (on a virtual
-/// machine, for milliseconds) for an idle core to wake up.
-fn start_workers(jobs: usize) {
-    // Fails only when this process has built it already (it then keeps that one).
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .start_handler(|_| scan::reserve_heap())
-        .build_global();
-    rayon::spawn(|| {
+/// machine, for milliseconds) for an idle core to wake up. `None` if threads cannot be started
+/// (the scan then tries again).
+fn start_workers(jobs: usize) -> Option<std::sync::Arc<rayon::ThreadPool>> {
+    let workers = scan::workers(jobs).ok()?;
+    workers.spawn(|| {
         picklegate::kb::Kb::builtin();
     });
+    Some(std::sync::Arc::new(workers))
 }
 
 fn run_scan(setup: &Setup, select: &SelectArgs) -> Result<scan::ScanOutcome> {
