@@ -10,13 +10,15 @@ use crate::walk::{Candidate, FolderListing, Source};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
     pub analyze: AnalyzeOptions,
     pub fail_on: Option<Severity>,
-    /// Worker threads (0: one per core).
+    /// Worker threads (0: one per core), when `workers` is not given. The walk runs on the
+    /// calling thread beside them.
     pub jobs: usize,
     pub hash: HashPolicy,
     pub lfs: LfsPolicy,
@@ -227,9 +229,10 @@ pub fn scan<E>(
             started.as_ref()
         }
     };
+    let failed = AtomicBool::new(false);
     let folders = match pool {
-        Some(pool) => pool.in_place_scope(|scope| hand_over(scope, find, options, progress, &scanned)),
-        None => rayon::in_place_scope(|scope| hand_over(scope, find, options, progress, &scanned)),
+        Some(pool) => pool.in_place_scope(|scope| hand_over(scope, find, options, progress, &scanned, &failed)),
+        None => rayon::in_place_scope(|scope| hand_over(scope, find, options, progress, &scanned, &failed)),
     }?;
     let mut scanned = scanned.into_inner().expect("scan results");
     // The order of a sorted list of the candidates, not the order they were found or finished.
@@ -272,24 +275,33 @@ pub fn workers(jobs: usize) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildE
 type Scanned = Mutex<Vec<(usize, Candidate, Option<FileReport>)>>;
 
 /// Runs `find`, scanning each file it finds on a task of its own (files differ in cost by
-/// orders of magnitude: idle workers should take single files).
+/// orders of magnitude: idle workers should take single files). Once `find` fails, files not
+/// yet started are skipped: the scan ends with the error.
 fn hand_over<'scope, E>(
     scope: &rayon::Scope<'scope>,
     find: impl FnOnce(&mut dyn FnMut(Candidate)) -> Result<FolderListing, E>,
     options: &'scope ScanOptions,
     progress: &'scope (dyn Fn() + Sync),
     scanned: &'scope Scanned,
+    failed: &'scope AtomicBool,
 ) -> Result<FolderListing, E> {
     let mut found = 0;
-    find(&mut |candidate| {
+    let result = find(&mut |candidate| {
         let order = found;
         found += 1;
         scope.spawn(move |_| {
+            if failed.load(Ordering::Relaxed) {
+                return;
+            }
             let report = scan_candidate(&candidate, options);
             progress();
             scanned.lock().expect("scan results").push((order, candidate, report));
         });
-    })
+    });
+    if result.is_err() {
+        failed.store(true, Ordering::Relaxed);
+    }
+    result
 }
 
 /// [`scan`] of files listed up front.

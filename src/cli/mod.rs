@@ -270,26 +270,26 @@ fn start_workers(jobs: usize) -> Option<std::sync::Arc<rayon::ThreadPool>> {
 }
 
 fn run_scan(setup: &Setup, select: &SelectArgs) -> Result<scan::ScanOutcome> {
-    let progress = progress_bar(select.quiet);
-    let scanned = || progress.inc(1);
+    let progress = Progress::new(select.quiet);
+    let scanned = || progress.bar.inc(1);
     let outcome = match &setup.files {
         Files::Walk { paths, options } => scan::scan(
             |found| {
                 walk::find(paths, options, &mut |candidate| {
-                    progress.inc_length(1);
+                    progress.found(1);
                     found(candidate)
                 })
             },
             &setup.options,
             &scanned,
-        )?,
+        ),
         Files::Listed(candidates) => {
-            progress.set_length(candidates.len() as u64);
-            scan::scan_listed(candidates, &setup.options, &scanned)
+            progress.found(candidates.len());
+            Ok(scan::scan_listed(candidates, &setup.options, &scanned))
         }
     };
-    progress.finish_and_clear();
-    Ok(outcome)
+    progress.bar.finish_and_clear();
+    Ok(outcome?)
 }
 
 fn baseline_command(command: BaselineCommand) -> Result<ExitCode> {
@@ -583,22 +583,50 @@ fn changed_files(args: &SelectArgs, walk_options: &WalkOptions) -> Result<Vec<Ca
             args.paths.clone()
         };
         found.extend(walk::collect(&paths, walk_options)?);
+        // The change's own entries first (stable sort): staged content stands for the file on
+        // disk it replaces. Two files on disk that merely display alike are both kept.
         found.sort_by(|a, b| a.display.cmp(&b.display));
-        found.dedup_by(|a, b| a.display == b.display);
+        found.dedup_by(|a, b| a.display == b.display && same_file(a, b, &cwd));
     }
     Ok(found)
 }
 
-/// A bar on a terminal, whose length grows as the walk finds files.
-fn progress_bar(quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+/// Whether two candidates of one display are the same file (staged content and the file it
+/// replaces count as one).
+fn same_file(a: &Candidate, b: &Candidate, cwd: &Path) -> bool {
+    let (walk::Source::File(a), walk::Source::File(b)) = (&a.source, &b.source) else {
+        return true;
+    };
+    let named = |c: &std::path::Component<'_>| !matches!(c, std::path::Component::CurDir);
+    let (a, b) = (cwd.join(a), cwd.join(b));
+    a.components().filter(named).eq(b.components().filter(named))
+}
+
+/// A bar on a terminal, whose length grows as the walk finds files; shown from the second file.
+struct Progress {
+    bar: ProgressBar,
+    terminal: bool,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Progress {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} scanning {pos}/{len} files {wide_bar} {elapsed}") {
+            bar.set_style(style);
+        }
+        Progress {
+            bar,
+            terminal: !quiet && std::io::stderr().is_terminal(),
+        }
     }
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{spinner} scanning {pos}/{len} files {wide_bar} {elapsed}") {
-        bar.set_style(style);
+
+    fn found(&self, files: usize) {
+        let before = self.bar.length().unwrap_or(0);
+        self.bar.inc_length(files as u64);
+        if self.terminal && before < 2 && before + files as u64 >= 2 {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
     }
-    bar
 }
 
 fn write_stdout(text: &str) -> Result<()> {
@@ -606,4 +634,39 @@ fn write_stdout(text: &str) -> Result<()> {
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on_disk(path: PathBuf) -> Candidate {
+        Candidate {
+            display: walk::display(&path),
+            source: walk::Source::File(path),
+            sniff_only: false,
+            canonical: None,
+        }
+    }
+
+    #[test]
+    fn files_that_display_alike_are_one_only_when_they_are_one() {
+        let cwd = Path::new("/repo");
+        let relative = on_disk(PathBuf::from("models/x.pkl"));
+        let absolute = on_disk(PathBuf::from("/repo/./models/x.pkl"));
+        assert!(same_file(&relative, &absolute, cwd));
+        let staged = Candidate {
+            source: walk::Source::Bytes(std::sync::Arc::new(Vec::new())),
+            ..relative.clone()
+        };
+        assert!(same_file(&staged, &absolute, cwd));
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let byte = on_disk(PathBuf::from(std::ffi::OsStr::from_bytes(b"models/x\xff.pkl")));
+            let escaped = on_disk(PathBuf::from("models/x\\xff.pkl"));
+            assert_eq!(byte.display, escaped.display);
+            assert!(!same_file(&byte, &escaped, cwd));
+        }
+    }
 }

@@ -178,8 +178,8 @@ pub fn has_model_extension(path: &Path) -> bool {
 }
 
 /// The folder-metadata files (`config.json`, `*.index.json`: see [`is_folder_metadata`]) of
-/// every folder a walk listed, by the folder's canonical path: following reads them without
-/// listing each folder a second time.
+/// every folder a walk listed, and of the ignored folders of tracked files it found, by the
+/// folder's canonical path: following reads them without listing each folder a second time.
 pub type FolderListing = std::collections::HashMap<PathBuf, Vec<PathBuf>>;
 
 /// Checkpoint indexes and Hugging Face configurations: files whose references are followed.
@@ -493,7 +493,7 @@ impl PicklegateIgnores {
     }
 }
 
-/// How a path is reported: as given, `./` removed, lossy for non-UTF-8 names.
+/// How a path is reported: as given, `./` removed, bytes that are not UTF-8 written `\xNN`.
 pub fn display(path: &Path) -> String {
     // Bytes that are not UTF-8 are written `\xNN`: two different names must not display alike.
     let mut text = String::new();

@@ -374,6 +374,21 @@ fn the_configuration_beside_a_tracked_model_in_an_ignored_folder_is_read() {
 }
 
 #[test]
+fn the_configuration_beside_a_model_named_one_by_one_is_read() {
+    let source = repo_with("remote_code");
+    let repo = crate::common::Repo::new();
+    for name in ["config.json", "modeling_x.py", "pytorch_model.bin"] {
+        repo.put(
+            &format!("other/{name}"),
+            &std::fs::read(source.path().join(name)).unwrap(),
+        );
+    }
+    repo.put("models/README.md", b"models\n");
+    let report = scan_in(&repo, &["models", "other/pytorch_model.bin"]);
+    assert_eq!(file(&report, "other/config.json")["verdict"], "suspicious");
+}
+
+#[test]
 fn payloads_say_which_loader_path_runs_them() {
     let report = scan_json(&[
         "fixtures/containers/torch/payload_data_pkl.pt",

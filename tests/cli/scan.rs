@@ -86,6 +86,22 @@ fn output_file_and_json_file() {
 }
 
 #[test]
+fn a_path_that_is_missing_ends_the_scan_without_a_report() {
+    // The walk of the first folder has handed files to the workers when the second path fails.
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let run = picklegate()
+        .args(["scan", "--json"])
+        .arg(&report)
+        .arg(fixture("pickle"))
+        .arg("/nonexistent/models")
+        .assert()
+        .code(2);
+    assert!(run.get_output().stdout.is_empty());
+    assert!(!report.exists());
+}
+
+#[test]
 fn usage_errors_exit_2() {
     picklegate().args(["scan", "--fail-on", "sometimes"]).assert().code(2);
     let missing = picklegate().args(["scan", "/nonexistent/path/x.pkl"]).assert().code(2);

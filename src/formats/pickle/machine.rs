@@ -1439,6 +1439,36 @@ mod tests {
     }
 
     #[test]
+    fn taken_items_keep_no_larger_buffer_than_they_fill() {
+        // The last item of a full segment is copied out: a one-item tuple must not keep the
+        // segment's buffer alive.
+        let mut segment: Vec<u64> = (0..1024).collect();
+        let mut one = Vec::new();
+        move_tail(&mut one, &mut segment, 1023);
+        assert_eq!(one, [1023]);
+        assert!(one.capacity() < 16, "{}", one.capacity());
+        assert_eq!(segment.len(), 1023);
+        // A buffer the items fill changes hands without a copy.
+        let mut full: Vec<u64> = (0..8).collect();
+        let buffer = full.as_ptr();
+        let mut all = Vec::new();
+        move_tail(&mut all, &mut full, 0);
+        assert_eq!(all.as_ptr(), buffer);
+        assert!(full.is_empty());
+        // One item at the start of a mostly empty buffer is copied.
+        let mut sparse: Vec<u64> = Vec::with_capacity(1024);
+        sparse.push(7);
+        let mut taken = vec![1, 2];
+        move_tail(&mut taken, &mut sparse, 0);
+        assert_eq!(taken, [1, 2, 7]);
+        let mut alone = Vec::new();
+        sparse.push(8);
+        move_tail(&mut alone, &mut sparse, 0);
+        assert_eq!(alone, [8]);
+        assert!(alone.capacity() < 1024, "{}", alone.capacity());
+    }
+
+    #[test]
     fn stack_segments_keep_order_across_boundaries() {
         let mut stack = Stack::default();
         let n = 2 * SEGMENT + 5;
