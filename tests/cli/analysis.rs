@@ -176,6 +176,11 @@ fn behaviours_per_category_in_json_and_sarif() {
 
 /// A temporary git repository holding a copy of `fixtures/repos/<tree>`.
 fn repo_with(tree: &str) -> crate::common::Repo {
+    repo_with_in(tree, "")
+}
+
+/// A temporary git repository holding a copy of `fixtures/repos/<tree>` in `folder`.
+fn repo_with_in(tree: &str, folder: &str) -> crate::common::Repo {
     let repo = crate::common::Repo::new();
     let source = crate::common::root().join("fixtures/repos").join(tree);
     for entry in walk(&source) {
@@ -184,7 +189,7 @@ fn repo_with(tree: &str) -> crate::common::Repo {
             .unwrap()
             .to_string_lossy()
             .replace('\\', "/");
-        repo.put(&rel, &std::fs::read(&entry).unwrap());
+        repo.put(&format!("{folder}{rel}"), &std::fs::read(&entry).unwrap());
     }
     repo
 }
@@ -357,14 +362,7 @@ fn a_tracked_configuration_is_read_whatever_gitignore_says() {
 fn the_configuration_beside_a_tracked_model_in_an_ignored_folder_is_read() {
     // The walk skips `models/`; the model there is tracked, so it is scanned, and following
     // reads its folder's configuration as it would a walked folder's.
-    let source = repo_with("remote_code");
-    let repo = crate::common::Repo::new();
-    for name in ["config.json", "modeling_x.py", "pytorch_model.bin"] {
-        repo.put(
-            &format!("models/{name}"),
-            &std::fs::read(source.path().join(name)).unwrap(),
-        );
-    }
+    let repo = repo_with_in("remote_code", "models/");
     repo.put(".gitignore", b"models/\n");
     repo.git(&["add", "-f", "."]);
     repo.commit("models committed past .gitignore");
@@ -375,14 +373,7 @@ fn the_configuration_beside_a_tracked_model_in_an_ignored_folder_is_read() {
 
 #[test]
 fn the_configuration_beside_a_model_named_one_by_one_is_read() {
-    let source = repo_with("remote_code");
-    let repo = crate::common::Repo::new();
-    for name in ["config.json", "modeling_x.py", "pytorch_model.bin"] {
-        repo.put(
-            &format!("other/{name}"),
-            &std::fs::read(source.path().join(name)).unwrap(),
-        );
-    }
+    let repo = repo_with_in("remote_code", "other/");
     repo.put("models/README.md", b"models\n");
     let report = scan_in(&repo, &["models", "other/pytorch_model.bin"]);
     assert_eq!(file(&report, "other/config.json")["verdict"], "suspicious");
