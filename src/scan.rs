@@ -321,7 +321,8 @@ pub fn scan_listed(candidates: &[Candidate], options: &ScanOptions, progress: &(
 /// some 700 calls in a run over a few hundred models, each taking the process's memory-map
 /// lock that the other threads' page faults wait for. Blocks below the `mmap` threshold
 /// (128 KiB) come from that heap; freed, they leave it grown (6 MiB, in 64 calls), and its
-/// pages untouched. Measured: 0.6 to 1 ms of a 25 ms run over the corpora (docs/benchmarks.md).
+/// pages untouched. Measured: 0.4 to 1 ms of a 20 to 25 ms run over the corpora
+/// (docs/benchmarks.md).
 pub fn reserve_heap() {
     const BLOCK: usize = 96 << 10;
     const BLOCKS: usize = 64;
