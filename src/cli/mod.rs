@@ -597,9 +597,7 @@ fn same_file(a: &Candidate, b: &Candidate, cwd: &Path) -> bool {
     let (walk::Source::File(a), walk::Source::File(b)) = (&a.source, &b.source) else {
         return true;
     };
-    let named = |c: &std::path::Component<'_>| !matches!(c, std::path::Component::CurDir);
-    let (a, b) = (cwd.join(a), cwd.join(b));
-    a.components().filter(named).eq(b.components().filter(named))
+    walk::without_dots(&cwd.join(a)) == walk::without_dots(&cwd.join(b))
 }
 
 /// A bar on a terminal, whose length grows as the walk finds files; shown from the second file.

@@ -250,9 +250,10 @@ struct Found<'f> {
 
 impl Found<'_> {
     fn push(&mut self, candidate: Candidate) {
-        let named = |c: &std::path::Component<'_>| !matches!(c, std::path::Component::CurDir);
-        let path: PathBuf = candidate.path().components().filter(named).collect();
-        if !self.seen.insert((candidate.display.clone(), path)) {
+        if !self
+            .seen
+            .insert((candidate.display.clone(), without_dots(candidate.path())))
+        {
             return;
         }
         if let Some(canonical) = &candidate.canonical {
@@ -260,6 +261,13 @@ impl Found<'_> {
         }
         (self.found)(candidate);
     }
+}
+
+/// The path without its `.` parts: `./x` and `x` name the same file as given.
+pub fn without_dots(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 /// `config.json` and `*.index.json` in a folder, sorted (what following reads of a folder the
